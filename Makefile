@@ -1,0 +1,30 @@
+# Every target installs what it needs into .venv from pyproject.toml first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint notebooks clean
+
+demo: $(STAMP)
+	$(BIN)/opskit demo
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check opskit tests scripts conftest.py
+	$(BIN)/ruff format --check opskit tests scripts conftest.py
+	$(BIN)/mypy
+
+notebooks: $(STAMP)
+	$(BIN)/python scripts/refresh_notebooks.py
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

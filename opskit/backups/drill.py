@@ -1,0 +1,407 @@
+"""The restore drill: find a backup, fetch and verify it, restore it into a
+scratch target, validate the copy, and judge RTO and RPO against a tier.
+
+``run_drill`` never raises for an expected outcome: a refused backup, a failed
+check or bad input all come back as a result whose record says why.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from opskit.backups.engine import Validation, get_engine
+from opskit.backups.manifest import Manifest
+from opskit.backups.store import LATEST, BackupStore
+from opskit.errors import CheckFailed, OpskitError, ParameterError
+from opskit.phases import PhaseTimer, utc_now
+from opskit.records import (
+    CheckStatus,
+    Record,
+    RecordStatus,
+    current_environment,
+    file_record,
+    mask_parameters,
+    started_by,
+)
+from opskit.targets import Tier, compare_targets, format_duration, get_tier
+
+logger = logging.getLogger(__name__)
+
+KIND = "restore-drill"
+DEMO_STORE = "demo"
+
+
+class DrillParameters(BaseModel):
+    """The parameters of a drill, checked strictly: ``tier=5`` is refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    service: str
+    backup_store: str
+    backup_id: str = LATEST
+    scratch: str = ""
+    tier: str = "standard"
+    freshness_query: str = ""
+    keep_scratch: bool = False
+
+
+class DrillFailed(CheckFailed):
+    """Raised by ``DrillResult.raise_for_status`` for a failed drill."""
+
+
+class DrillError(OpskitError):
+    """Raised by ``DrillResult.raise_for_status`` for a drill that broke."""
+
+
+@dataclass
+class DrillResult:
+    """A finished drill: its record, the backup it used and where it was filed."""
+
+    record: Record
+    manifest: Manifest | None = None
+    location: str | None = None
+
+    @property
+    def status(self) -> RecordStatus:
+        """``passed``, ``failed`` or ``error``."""
+        return self.record.status
+
+    def backup_table(self) -> pd.DataFrame:
+        """The backup the drill chose: id, times, engine, source and size."""
+        backup = self.record.details.get("backup")
+        if not backup:
+            return pd.DataFrame(columns=["field", "value"])
+        rows = [
+            ("backup id", backup["backup_id"]),
+            ("engine", backup["engine"]),
+            ("source", backup["source"]),
+            ("taken at (UTC)", backup["taken_at"]),
+            ("newest data (UTC)", backup["newest_data_at"] or "-"),
+            ("components", backup["components"]),
+            ("size", f"{backup['bytes']:,} bytes"),
+        ]
+        return pd.DataFrame(rows, columns=["field", "value"])
+
+    def phases_table(self) -> pd.DataFrame:
+        """One row per phase: name, status and duration."""
+        return pd.DataFrame(
+            [
+                {
+                    "phase": p.name,
+                    "status": p.status.value,
+                    "duration": format_duration(p.seconds),
+                    "detail": p.detail,
+                }
+                for p in self.record.phases
+            ],
+            columns=["phase", "status", "duration", "detail"],
+        )
+
+    def checks_table(self) -> pd.DataFrame:
+        """One row per validation check with expected and actual values."""
+        return pd.DataFrame(
+            [
+                {
+                    "check": c.name,
+                    "status": c.status.value,
+                    "expected": c.expected,
+                    "actual": c.actual,
+                    "detail": c.detail,
+                }
+                for c in self.record.checks
+            ],
+            columns=["check", "status", "expected", "actual", "detail"],
+        )
+
+    def targets_table(self) -> pd.DataFrame:
+        """RTO and RPO against the tier's targets."""
+        return pd.DataFrame(
+            [
+                {
+                    "target": t.name.upper(),
+                    "objective": format_duration(t.target_seconds),
+                    "measured": "-"
+                    if t.actual_seconds is None
+                    else format_duration(t.actual_seconds),
+                    "met": {True: "yes", False: "NO", None: "-"}[t.met],
+                }
+                for t in self.record.targets
+            ],
+            columns=["target", "objective", "measured", "met"],
+        )
+
+    def summary(self) -> str:
+        """One paragraph for people: status, reason, and each target's verdict."""
+        lines = [f"restore drill of {self.record.name}: {self.status.value.upper()}"]
+        if self.record.reason:
+            lines.append(self.record.reason)
+        lines += [target.describe() for target in self.record.targets]
+        return "\n".join(lines)
+
+    def file(self, store: str | Path | None = None) -> str:
+        """Save the record (see ``opskit.file_record``) and return its location."""
+        self.location = file_record(self.record, store)
+        return self.location
+
+    def raise_for_status(self) -> None:
+        """Raise ``DrillFailed`` or ``DrillError`` unless the drill passed, so an
+        unattended run exits non-zero."""
+        if self.status is RecordStatus.FAILED:
+            raise DrillFailed(self.summary())
+        if self.status is not RecordStatus.PASSED:
+            raise DrillError(self.summary())
+
+
+@dataclass
+class _Outcome:
+    manifest: Manifest | None = None
+    tier: Tier | None = None
+    target: str = ""
+    validation: Validation | None = None
+    measurements: dict[str, Any] = field(default_factory=dict)
+
+
+def run_drill(
+    *,
+    service: Any,
+    backup_store: Any,
+    backup_id: Any = LATEST,
+    scratch: Any = "",
+    tier: Any = "standard",
+    freshness_query: Any = "",
+    keep_scratch: Any = False,
+) -> DrillResult:
+    """Run one restore drill and return its result, whatever the outcome.
+
+    >>> result = run_drill(service="orders", backup_store="backups", tier="critical")
+    >>> result.file("records")
+    """
+    raw = {
+        "service": service,
+        "backup_store": backup_store,
+        "backup_id": backup_id,
+        "scratch": scratch,
+        "tier": tier,
+        "freshness_query": freshness_query,
+        "keep_scratch": keep_scratch,
+    }
+    timer, outcome = PhaseTimer(), _Outcome()
+    logger.info("restore drill of %s started", service)
+
+    try:
+        params = _resolve_demo(parse_drill_parameters(raw))
+        timer = PhaseTimer()  # the drill starts once its inputs are ready
+        _drill(params, timer, outcome)
+        status, reason = _judge(outcome)
+    except CheckFailed as exc:
+        status, reason = RecordStatus.FAILED, str(exc)
+    except OpskitError as exc:
+        status, reason = RecordStatus.ERROR, str(exc)
+    except Exception as exc:
+        logger.exception("restore drill of %s broke", service)
+        status, reason = RecordStatus.ERROR, f"unexpected {type(exc).__name__}: {exc}"
+
+    record = _record(raw, timer, outcome, status, reason)
+    logger.info(
+        "restore drill of %s %s in %.2f s", service, status.value, timer.elapsed()
+    )
+    return DrillResult(record=record, manifest=outcome.manifest)
+
+
+def parse_drill_parameters(raw: dict[str, Any]) -> DrillParameters:
+    """Check drill parameters; a wrong one is a ``ParameterError`` that names it."""
+    try:
+        return DrillParameters.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        value = raw.get(name)
+        raise ParameterError(
+            f"parameter {name}: {first['msg'].lower()}, got {value!r} "
+            f"({type(value).__name__}); pass it as in the notebook's parameters cell"
+        ) from exc
+
+
+def _resolve_demo(params: DrillParameters) -> DrillParameters:
+    """Swap the ``demo`` backup store for a freshly made demo in a temporary folder."""
+    if params.backup_store != DEMO_STORE:
+        return params
+    if params.service != DEMO_STORE:
+        raise ParameterError(
+            f"backup_store: 'demo' drills the embedded sample database, not "
+            f"{params.service!r}; pass backup_store as the folder or s3:// location "
+            "that holds this service's backups"
+        )
+    from opskit.demo import prepare_demo
+
+    folder = tempfile.mkdtemp(prefix="opskit-demo-")
+    atexit.register(shutil.rmtree, folder, True)
+    demo = prepare_demo(folder)
+    return params.model_copy(
+        update={
+            "backup_store": str(demo.backup_store),
+            "freshness_query": params.freshness_query or demo.freshness_query,
+        }
+    )
+
+
+def _drill(params: DrillParameters, timer: PhaseTimer, outcome: _Outcome) -> None:
+    outcome.tier = get_tier(params.tier)
+
+    with timer.phase("locate"):
+        store = BackupStore.open(params.backup_store)
+        manifest = outcome.manifest = store.find(params.backup_id)
+    engine = get_engine(manifest.engine)
+
+    scratch, made_scratch = _scratch_folder(params.scratch)
+    try:
+        outcome.target = engine.plan_target(manifest, scratch)
+        with tempfile.TemporaryDirectory(prefix="opskit-drill-") as work:
+            with timer.phase("download"):
+                downloads = store.download(manifest, Path(work))
+            with timer.phase("verify"):
+                store.verify(manifest, downloads)
+            with timer.phase("restore"):
+                files = {key: d.path for key, d in downloads.items()}
+                engine.restore(manifest, files, outcome.target)
+        with timer.phase("validate"):
+            outcome.validation = engine.validate(
+                manifest, outcome.target, params.freshness_query
+            )
+        _measure(outcome, timer, downloads_bytes=manifest.size)
+    finally:
+        _clean(params, timer, engine, outcome, scratch, made_scratch)
+
+
+def _scratch_folder(scratch: str) -> tuple[Path, bool]:
+    if scratch:
+        return Path(scratch).expanduser().resolve(), False
+    return Path(tempfile.mkdtemp(prefix="opskit-scratch-")), True
+
+
+def _measure(outcome: _Outcome, timer: PhaseTimer, downloads_bytes: int) -> None:
+    assert outcome.manifest is not None and outcome.validation is not None
+    validated_at = timer.ended_at("validate")
+    newest = (
+        outcome.validation.newest_data_at
+        or outcome.manifest.newest_data_at
+        or outcome.manifest.taken_at
+    )
+    download = next(p for p in timer.phases if p.name == "download")
+    passed = all(c.status is not CheckStatus.FAILED for c in outcome.validation.checks)
+    outcome.measurements = {
+        "rto_seconds": _seconds(timer.started_at, validated_at) if passed else None,
+        "rpo_seconds": _seconds(newest, timer.started_at),
+        "bytes": downloads_bytes,
+        "restored_bytes": outcome.validation.restored_bytes,
+        "rows": sum(outcome.manifest.tables.values()),
+        "download_mb_per_s": round(
+            downloads_bytes / 1e6 / max(download.seconds, 1e-6), 3
+        ),
+    }
+
+
+def _clean(
+    params: DrillParameters,
+    timer: PhaseTimer,
+    engine: Any,
+    outcome: _Outcome,
+    scratch: Path,
+    made_scratch: bool,
+) -> None:
+    if params.keep_scratch:
+        timer.skip(
+            "cleanup", f"keep_scratch is set; restored copy left at {outcome.target}"
+        )
+        return
+    with timer.phase("cleanup"):
+        if outcome.target:
+            engine.discard(outcome.target)
+        if made_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _judge(outcome: _Outcome) -> tuple[RecordStatus, str]:
+    assert outcome.validation is not None
+    failed = [
+        c.name for c in outcome.validation.checks if c.status is CheckStatus.FAILED
+    ]
+    if failed:
+        return RecordStatus.FAILED, f"validation failed: {', '.join(failed)}"
+    missed = [t.describe() for t in _targets(outcome) if t.met is False]
+    if missed:
+        return RecordStatus.FAILED, "; ".join(missed)
+    return RecordStatus.PASSED, ""
+
+
+def _targets(outcome: _Outcome) -> list[Any]:
+    if outcome.tier is None:
+        return []
+    return compare_targets(
+        outcome.tier,
+        outcome.measurements.get("rto_seconds"),
+        outcome.measurements.get("rpo_seconds"),
+    )
+
+
+def _record(
+    raw: dict[str, Any],
+    timer: PhaseTimer,
+    outcome: _Outcome,
+    status: RecordStatus,
+    reason: str,
+) -> Record:
+    manifest = outcome.manifest
+    details: dict[str, Any] = {"scratch_target": outcome.target}
+    if outcome.tier is not None:
+        details["tier"] = outcome.tier.model_dump()
+    if manifest is not None:
+        details["backup"] = {
+            "backup_id": manifest.backup_id,
+            "engine": manifest.engine,
+            "source": manifest.source,
+            "taken_at": manifest.taken_at.isoformat(),
+            "newest_data_at": manifest.newest_data_at.isoformat()
+            if manifest.newest_data_at
+            else None,
+            "components": len(manifest.components),
+            "bytes": manifest.size,
+        }
+    return Record(
+        kind=KIND,
+        name=str(raw["service"] or "unnamed"),
+        started_by=started_by(),
+        started_at=timer.started_at,
+        ended_at=utc_now(),
+        status=status,
+        reason=reason,
+        parameters=mask_parameters({k: _jsonable(v) for k, v in raw.items()}),
+        phases=timer.phases,
+        measurements=outcome.measurements,
+        targets=_targets(outcome),
+        checks=outcome.validation.checks if outcome.validation else [],
+        details=details,
+        environment=current_environment(),
+    )
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 6)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)

@@ -1,0 +1,341 @@
+"""The ``opskit`` command: parse, call the library, render.
+
+Exit codes: 0 passed, 1 a target or check missed, 2 bad input or a broken run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from opskit import __version__
+from opskit.backups.store import create_backup
+from opskit.errors import OpskitError, ParameterError
+from opskit.notebooks import DEFAULT_CELL_TIMEOUT, RunOutcome, run_notebook
+from opskit.records import Record, RecordStatus, RecordStore, verify_folder
+from opskit.storage import LocalStorage
+from opskit.targets import format_duration, load_tiers
+
+EXIT_CODES = {
+    RecordStatus.PASSED: 0,
+    RecordStatus.FAILED: 1,
+    RecordStatus.ERROR: 2,
+    RecordStatus.ABORTED: 2,
+}
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+store_option = click.option(
+    "--record-store",
+    "--store",
+    "store",
+    envvar="OPSKIT_RECORD_STORE",
+    default="records",
+    show_default=True,
+    show_envvar=True,
+    help="Record store: a folder.",
+)
+
+
+@click.group(
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "auto_envvar_prefix": "OPSKIT",
+    }
+)
+@click.version_option(__version__, prog_name="opskit")
+@click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def cli(verbose: int, quiet: bool) -> None:
+    """Restore drills and runbooks as notebooks that leave dated records."""
+    level = (
+        logging.WARNING
+        if quiet
+        else (
+            logging.DEBUG
+            if verbose > 1
+            else logging.INFO
+            if verbose
+            else logging.WARNING
+        )
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    package = logging.getLogger("opskit")
+    package.handlers[:] = [handler]
+    package.setLevel(level)
+
+
+@cli.command()
+@click.option(
+    "--workdir",
+    default="opskit-demo",
+    show_default=True,
+    help="Folder for the demo database and its backups.",
+)
+@click.option("--tier", default="standard", show_default=True, help="Recovery tier.")
+@store_option
+@click.option(
+    "--cell-timeout",
+    type=float,
+    default=DEFAULT_CELL_TIMEOUT,
+    show_default=True,
+    help="Seconds each notebook cell may run.",
+)
+def demo(workdir: str, tier: str, store: str, cell_timeout: float) -> None:
+    """Make a demo shop database, back it up, and run a restore drill on it."""
+    from opskit.demo import SERVICE, prepare_demo
+
+    err.print(f"preparing the demo database and a backup in {workdir}/ ...")
+    prepared = prepare_demo(workdir)
+    err.print(
+        f"backup {prepared.manifest.backup_id}: "
+        f"{sum(prepared.manifest.tables.values())} rows in "
+        f"{len(prepared.manifest.tables)} tables; running restore_drill ..."
+    )
+    outcome = run_notebook(
+        "restore_drill",
+        {
+            "service": SERVICE,
+            "backup_store": str(prepared.backup_store),
+            "freshness_query": prepared.freshness_query,
+            "tier": tier,
+        },
+        record_store=store,
+        cell_timeout=cell_timeout,
+        progress=err.is_terminal,
+    )
+    _finish(outcome)
+
+
+@cli.command()
+@click.argument("notebook")
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A notebook parameter; repeat as needed.",
+)
+@store_option
+@click.option(
+    "--cell-timeout",
+    type=float,
+    default=DEFAULT_CELL_TIMEOUT,
+    show_default=True,
+    help="Seconds each notebook cell may run.",
+)
+def run(
+    notebook: str,
+    parameters: tuple[tuple[str, str], ...],
+    store: str,
+    cell_timeout: float,
+) -> None:
+    """Run NOTEBOOK (a name such as restore_drill, or a path) and file its record."""
+    values = {name: parse_value(value) for name, value in parameters}
+    if "record_store" in values:
+        raise ParameterError(
+            "parameter record_store: give it as --record-store instead"
+        )
+    outcome = run_notebook(
+        notebook,
+        values,
+        record_store=store,
+        cell_timeout=cell_timeout,
+        progress=err.is_terminal,
+    )
+    _finish(outcome)
+
+
+@cli.group()
+def records() -> None:
+    """List, show and verify records."""
+
+
+@records.command("list")
+@store_option
+@click.option("--kind", help="Only records of this kind, e.g. restore-drill.")
+@click.option("--name", help="Only records with this name (the service).")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RecordStatus]),
+    help="Only records with this status.",
+)
+@click.option(
+    "--since", type=click.DateTime(), help="Only records started since (UTC)."
+)
+def list_records(
+    store: str,
+    kind: str | None,
+    name: str | None,
+    status: str | None,
+    since: datetime | None,
+) -> None:
+    """List records, oldest first."""
+    found = RecordStore.open(store).find(
+        kind=kind,
+        name=name,
+        status=status,
+        since=since.replace(tzinfo=UTC) if since else None,
+    )
+    table = Table("started (UTC)", "kind", "name", "status", "id", "folder")
+    for item in found:
+        r = item.record
+        table.add_row(
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            r.kind,
+            r.name,
+            r.status.value,
+            r.id[:8],
+            item.key,
+        )
+    out.print(table)
+    err.print(f"{len(found)} record(s) in {store}")
+
+
+@records.command("show")
+@click.argument("ref")
+@store_option
+def show_record(ref: str, store: str) -> None:
+    """Print the record.json of REF (folder key or id) as stored."""
+    item = RecordStore.open(store).load(ref)
+    click.echo(item.record.model_dump_json(indent=2))
+
+
+@records.command("verify")
+@click.argument("ref")
+@store_option
+def verify_record(ref: str, store: str) -> None:
+    """Check that REF's files still match the sha256 in its record.json.
+
+    REF is a record folder path, a folder key in the store, or an id.
+    """
+    from pathlib import Path
+
+    if (Path(ref) / "record.json").is_file():
+        problems, where = verify_folder(LocalStorage(ref), ""), ref
+    else:
+        record_store = RecordStore.open(store)
+        key = record_store.load(ref).key
+        problems, where = record_store.verify(key), record_store.storage.describe(key)
+    for problem in problems:
+        out.print(f"[red]✗[/red] {problem}")
+    if problems:
+        err.print(f"{where}: {len(problems)} problem(s); the record cannot be trusted")
+        sys.exit(1)
+    out.print(f"{where}: every file matches record.json")
+
+
+@cli.group()
+def backup() -> None:
+    """Create backups."""
+
+
+@backup.command("create")
+@click.argument("source")
+@click.option("--store", "backup_store", required=True, help="Backup store folder.")
+@click.option("--engine", default="sqlite", show_default=True, help="Backup engine.")
+@click.option(
+    "--freshness-query",
+    default="",
+    help="SQL returning the newest data time, stored in the manifest.",
+)
+def create_backup_command(
+    source: str, backup_store: str, engine: str, freshness_query: str
+) -> None:
+    """Back up SOURCE into a backup store."""
+    manifest = create_backup(
+        source, backup_store, engine=engine, freshness_query=freshness_query
+    )
+    out.print(manifest.backup_id)
+    err.print(
+        f"{manifest.engine} backup of {manifest.source}: "
+        f"{manifest.size} bytes, {sum(manifest.tables.values())} rows"
+    )
+
+
+@cli.command()
+@click.option("--tiers-file", envvar="OPSKIT_TIERS", help="YAML file of extra tiers.")
+def tiers(tiers_file: str | None) -> None:
+    """Show the recovery tiers and their RTO/RPO targets."""
+    table = Table("tier", "RTO", "RPO")
+    for tier in load_tiers(tiers_file).values():
+        table.add_row(
+            tier.name,
+            format_duration(tier.rto_seconds),
+            format_duration(tier.rpo_seconds),
+        )
+    out.print(table)
+
+
+def parse_value(text: str) -> Any:
+    """Read a ``-p`` value as papermill does: booleans, None, numbers, else text."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _finish(outcome: RunOutcome) -> None:
+    _print_summary(outcome.record, outcome.location)
+    out.print(outcome.location)
+    sys.exit(EXIT_CODES[outcome.record.status])
+
+
+def _print_summary(record: Record, location: str) -> None:
+    table = Table(
+        title=f"{record.kind} · {record.name} · {record.status.value.upper()}",
+        show_header=True,
+    )
+    table.add_column("item")
+    table.add_column("value")
+    for phase in record.phases:
+        table.add_row(
+            f"phase {phase.name}",
+            f"{format_duration(phase.seconds)} ({phase.status.value})",
+        )
+    for target in record.targets:
+        table.add_row(target.name.upper(), target.describe())
+    failed = [c.name for c in record.checks if c.status.value == "failed"]
+    if record.checks:
+        table.add_row(
+            "checks",
+            f"{len(record.checks) - len(failed)} of {len(record.checks)} passed",
+        )
+    if record.reason:
+        table.add_row("reason", record.reason)
+    table.add_row("record", location)
+    err.print(table)
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn opskit errors into exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(2)
+    except OpskitError as exc:
+        err.print(f"opskit: error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
