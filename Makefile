@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint notebooks clean
+.PHONY: demo test lint notebooks schema clean
 
 demo: $(STAMP)
 	$(BIN)/opskit demo
@@ -19,6 +19,11 @@ lint: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/refresh_notebooks.py
+
+schema: $(STAMP)
+	$(BIN)/python -c "import json; from opskit.records import record_schema; \
+	print(json.dumps(record_schema(), indent=2, sort_keys=True))" \
+	> opskit/schemas/record-v1.schema.json
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -132,7 +132,7 @@ def run_notebook(
         if files["notebook.ipynb"].exists():
             files["report.html"] = _render_html(files["notebook.ipynb"], staging)
         location = store.save(record, files)
-    return RunOutcome(record=record, location=location)
+    return RunOutcome(record=store.load(record.folder()).record, location=location)
 
 
 def _execute(

@@ -126,7 +126,7 @@ class Environment(BaseModel):
 
 
 class Record(BaseModel):
-    """The evidence of one run; see ``opskit/schemas/record.schema.json``."""
+    """The evidence of one run; see ``opskit/schemas/record-v1.schema.json``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -324,7 +324,9 @@ class RecordStore:
         Returns the problems found; an empty list means the folder is exactly
         as it was filed.
         """
-        key = self.load(ref).key if ref else ""
+        key = ref.strip("/")
+        if not self.storage.exists(f"{key}/{RECORD_FILE}"):
+            key = self.load(ref).key
         return verify_folder(self.storage, key)
 
     def _put(self, key: str, path: Path) -> None:
