@@ -44,6 +44,15 @@ store_option = click.option(
 )
 
 
+timeout_option = click.option(
+    "--cell-timeout",
+    type=float,
+    default=DEFAULT_CELL_TIMEOUT,
+    show_default=True,
+    help="Seconds each notebook cell may run.",
+)
+
+
 @click.group(
     context_settings={
         "help_option_names": ["-h", "--help"],
@@ -82,13 +91,7 @@ def cli(verbose: int, quiet: bool) -> None:
 )
 @click.option("--tier", default="standard", show_default=True, help="Recovery tier.")
 @store_option
-@click.option(
-    "--cell-timeout",
-    type=float,
-    default=DEFAULT_CELL_TIMEOUT,
-    show_default=True,
-    help="Seconds each notebook cell may run.",
-)
+@timeout_option
 def demo(workdir: str, tier: str, store: str, cell_timeout: float) -> None:
     """Make a demo shop database, back it up, and run a restore drill on it."""
     from opskit.demo import SERVICE, prepare_demo
@@ -127,13 +130,7 @@ def demo(workdir: str, tier: str, store: str, cell_timeout: float) -> None:
     help="A notebook parameter; repeat as needed.",
 )
 @store_option
-@click.option(
-    "--cell-timeout",
-    type=float,
-    default=DEFAULT_CELL_TIMEOUT,
-    show_default=True,
-    help="Seconds each notebook cell may run.",
-)
+@timeout_option
 def run(
     notebook: str,
     parameters: tuple[tuple[str, str], ...],

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from difflib import get_close_matches
 
+from pydantic import ValidationError
+
 
 class OpskitError(Exception):
     """Root of every error opskit raises on purpose."""
@@ -73,3 +75,10 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     if not matches:
         return ""
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """Return the dotted field and message of a validation error's first problem."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(document)"
+    return field, first["msg"].removeprefix("Value error, ")

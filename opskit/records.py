@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opskit import __version__
-from opskit.errors import NotFoundError, RecordError
+from opskit.errors import NotFoundError, RecordError, first_problem
 from opskit.phases import Phase
 from opskit.storage import ObjectExists, Storage, open_storage
 from opskit.targets import TargetResult
@@ -369,10 +369,9 @@ def parse_record(data: bytes, where: str) -> Record:
     try:
         return Record.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(document)"
+        field, message = first_problem(exc)
         raise RecordError(
-            f"{where}: not a valid record, field {field}: {first['msg']}; "
+            f"{where}: not a valid record, field {field}: {message}; "
             "the file was changed or written by another tool"
         ) from exc
 

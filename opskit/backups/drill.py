@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from opskit.backups.engine import Validation, get_engine
 from opskit.backups.manifest import Manifest
 from opskit.backups.store import LATEST, BackupStore
-from opskit.errors import CheckFailed, OpskitError, ParameterError
+from opskit.errors import CheckFailed, OpskitError, ParameterError, first_problem
 from opskit.phases import PhaseTimer, utc_now
 from opskit.records import (
     CheckStatus,
@@ -223,11 +223,10 @@ def parse_drill_parameters(raw: dict[str, Any]) -> DrillParameters:
     try:
         return DrillParameters.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"])
+        name, message = first_problem(exc)
         value = raw.get(name)
         raise ParameterError(
-            f"parameter {name}: {first['msg'].lower()}, got {value!r} "
+            f"parameter {name}: {message.lower()}, got {value!r} "
             f"({type(value).__name__}); pass it as in the notebook's parameters cell"
         ) from exc
 

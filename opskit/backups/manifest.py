@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from opskit.errors import BackupRejected, InputError
+from opskit.errors import BackupRejected, InputError, first_problem
 from opskit.storage import check_key
 
 MANIFEST_FILE = "manifest.json"
@@ -65,8 +65,11 @@ class Manifest(BaseModel):
 
 
 def new_backup_id(taken_at: datetime) -> str:
-    """Return a backup id that sorts by time: ``20261203T163700Z-1a2b3c``."""
-    return f"{taken_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    """Return a backup id that sorts by time: ``20261203T163700.123456Z-1a2b3c``.
+
+    Microseconds keep backups taken within one second in order.
+    """
+    return f"{taken_at:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
 
 
 def parse_manifest(data: bytes, where: str) -> Manifest:
@@ -74,9 +77,7 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
     try:
         return Manifest.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(document)"
-        message = first["msg"].removeprefix("Value error, ")
+        field, message = first_problem(exc)
         raise BackupRejected(
             f"{where}: field {field}: {message}; the backup is damaged or was not "
             "written by opskit, so it is refused"

@@ -59,9 +59,10 @@ def test_a_manifest_that_is_not_json_is_refused() -> None:
         parse_manifest(b'{"backup_id": ', "m.json")
 
 
-def test_backup_ids_sort_by_time() -> None:
+def test_backup_ids_sort_by_time_even_within_a_second() -> None:
     early = new_backup_id(datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC))
     late = new_backup_id(datetime(2026, 2, 1, 0, 0, 0, tzinfo=UTC))
+    later = new_backup_id(datetime(2026, 2, 1, 0, 0, 0, 1, tzinfo=UTC))
 
-    assert early.startswith("20260131T235959Z-")
-    assert sorted([late, early]) == [early, late]
+    assert early.startswith("20260131T235959.000000Z-")
+    assert sorted([later, late, early]) == [early, late, later]
