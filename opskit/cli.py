@@ -127,18 +127,29 @@ def demo(workdir: str, tier: str, store: str, cell_timeout: float) -> None:
     nargs=2,
     multiple=True,
     metavar="NAME VALUE",
-    help="A notebook parameter; repeat as needed.",
+    help="A notebook parameter; numbers and true/false are converted.",
+)
+@click.option(
+    "-r",
+    "--raw-parameter",
+    "raw_parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A notebook parameter passed as text, never converted.",
 )
 @store_option
 @timeout_option
 def run(
     notebook: str,
     parameters: tuple[tuple[str, str], ...],
+    raw_parameters: tuple[tuple[str, str], ...],
     store: str,
     cell_timeout: float,
 ) -> None:
     """Run NOTEBOOK (a name such as restore_drill, or a path) and file its record."""
     values = {name: parse_value(value) for name, value in parameters}
+    values |= dict(raw_parameters)
     if "record_store" in values:
         raise ParameterError(
             "parameter record_store: give it as --record-store instead"

@@ -76,7 +76,14 @@ class BackupStore:
                 f"{suggest(backup_id, ids)}; the newest are {recent}, or use 'latest'"
             )
         key = f"{backup_id}/{MANIFEST_FILE}"
-        return parse_manifest(self.storage.read_bytes(key), self.storage.describe(key))
+        where = self.storage.describe(key)
+        manifest = parse_manifest(self.storage.read_bytes(key), where)
+        if manifest.backup_id != backup_id:
+            raise BackupRejected(
+                f"{where}: field backup_id says {manifest.backup_id!r} but the "
+                f"manifest sits in {backup_id!r}; the backup is damaged and is refused"
+            )
+        return manifest
 
     def download(self, manifest: Manifest, workdir: Path) -> dict[str, Download]:
         """Fetch every component into ``workdir``, hashing each on the stream."""
