@@ -90,6 +90,29 @@ class PhaseTimer:
             )
         )
 
+    def add(
+        self,
+        name: str,
+        *,
+        started_at: datetime,
+        seconds: float,
+        detail: str = "",
+        before: str | None = None,
+    ) -> None:
+        """Record a phase measured elsewhere, such as a download that overlapped
+        a restore; ``before`` places it ahead of the named phase."""
+        phase = Phase(
+            name=name,
+            started_at=started_at,
+            ended_at=started_at + timedelta(seconds=seconds),
+            seconds=round(seconds, 6),
+            status=PhaseStatus.OK,
+            detail=detail,
+        )
+        names = [p.name for p in self.phases]
+        index = names.index(before) if before in names else len(self.phases)
+        self.phases.insert(index, phase)
+
     def elapsed(self) -> float:
         """Seconds since the timer started, by the monotonic clock."""
         return time.monotonic() - self._started

@@ -14,14 +14,20 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from opskit.backups.engine import Validation, get_engine
+from opskit.backups.engine import (
+    Engine,
+    RestoreOptions,
+    Validation,
+    check_sql_checks,
+    get_engine,
+)
 from opskit.backups.manifest import Manifest
-from opskit.backups.store import LATEST, BackupStore
+from opskit.backups.store import LATEST, BackupStore, verify_component
 from opskit.errors import CheckFailed, OpskitError, ParameterError, first_problem
 from opskit.phases import PhaseTimer, utc_now
 from opskit.records import (
@@ -33,6 +39,7 @@ from opskit.records import (
     mask_parameters,
     started_by,
 )
+from opskit.storage.interface import HashingReader
 from opskit.targets import Tier, compare_targets, format_duration, get_tier
 
 logger = logging.getLogger(__name__)
@@ -53,6 +60,8 @@ class DrillParameters(BaseModel):
     tier: str = "standard"
     freshness_query: str = ""
     keep_scratch: bool = False
+    restore_jobs: int = 1
+    sql_checks: dict[str, Any] = {}
 
 
 class DrillFailed(CheckFailed):
@@ -180,6 +189,8 @@ def run_drill(
     tier: Any = "standard",
     freshness_query: Any = "",
     keep_scratch: Any = False,
+    restore_jobs: Any = 1,
+    sql_checks: Any = None,
 ) -> DrillResult:
     """Run one restore drill and return its result, whatever the outcome.
 
@@ -194,6 +205,8 @@ def run_drill(
         "tier": tier,
         "freshness_query": freshness_query,
         "keep_scratch": keep_scratch,
+        "restore_jobs": restore_jobs,
+        "sql_checks": {} if sql_checks is None else sql_checks,
     }
     timer, outcome = PhaseTimer(), _Outcome()
     logger.info("restore drill of %s started", service)
@@ -256,36 +269,78 @@ def _resolve_demo(params: DrillParameters) -> DrillParameters:
 
 def _drill(params: DrillParameters, timer: PhaseTimer, outcome: _Outcome) -> None:
     outcome.tier = get_tier(params.tier)
+    options = RestoreOptions(
+        scratch=params.scratch,
+        jobs=params.restore_jobs,
+        freshness_query=params.freshness_query,
+        sql_checks=check_sql_checks(params.sql_checks),
+    )
 
     with timer.phase("locate"):
         store = BackupStore.open(params.backup_store)
         manifest = outcome.manifest = store.find(params.backup_id)
     engine = get_engine(manifest.engine)
+    if params.restore_jobs < 1:
+        raise ParameterError("parameter restore_jobs: must be 1 or more")
 
-    scratch, made_scratch = _scratch_folder(params.scratch)
     try:
-        outcome.target = engine.plan_target(manifest, scratch)
-        with tempfile.TemporaryDirectory(prefix="opskit-drill-") as work:
-            with timer.phase("download"):
-                downloads = store.download(manifest, Path(work))
-            with timer.phase("verify"):
-                store.verify(manifest, downloads)
-            with timer.phase("restore"):
-                files = {key: d.path for key, d in downloads.items()}
-                engine.restore(manifest, files, outcome.target)
-        with timer.phase("validate"):
-            outcome.validation = engine.validate(
-                manifest, outcome.target, params.freshness_query
+        outcome.target = engine.plan_target(manifest, options)
+        if engine.can_stream(manifest, options):
+            _stream_restore(store, engine, manifest, options, timer, outcome.target)
+        else:
+            _download_then_restore(
+                store, engine, manifest, options, timer, outcome.target
             )
+        with timer.phase("validate"):
+            outcome.validation = engine.validate(manifest, outcome.target, options)
         _measure(outcome, timer, downloads_bytes=manifest.size)
     finally:
-        _clean(params, timer, engine, outcome, scratch, made_scratch)
+        _clean(params, timer, engine, outcome)
 
 
-def _scratch_folder(scratch: str) -> tuple[Path, bool]:
-    if scratch:
-        return Path(scratch).expanduser().resolve(), False
-    return Path(tempfile.mkdtemp(prefix="opskit-scratch-")), True
+def _download_then_restore(
+    store: BackupStore,
+    engine: Engine,
+    manifest: Manifest,
+    options: RestoreOptions,
+    timer: PhaseTimer,
+    target: str,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="opskit-drill-") as work:
+        with timer.phase("download"):
+            downloads = store.download(manifest, Path(work))
+        with timer.phase("verify"):
+            store.verify(manifest, downloads)
+        with timer.phase("restore"):
+            files = {key: d.path for key, d in downloads.items()}
+            engine.restore(manifest, files, target, options)
+
+
+def _stream_restore(
+    store: BackupStore,
+    engine: Engine,
+    manifest: Manifest,
+    options: RestoreOptions,
+    timer: PhaseTimer,
+    target: str,
+) -> None:
+    """Restore while downloading; the hash is checked when the stream ends, and
+    a mismatch fails the drill (the scratch copy is discarded in cleanup)."""
+    component = manifest.components[0]
+    with timer.phase("restore"), store.open_component(manifest, component) as body:
+        reader = HashingReader(body)
+        engine.restore_stream(manifest, cast(BinaryIO, reader), target, options)
+    restore = timer.phases[-1]
+    timer.add(
+        "download",
+        started_at=restore.started_at,
+        seconds=reader.seconds_to_end or restore.seconds,
+        detail="streamed into the restore",
+        before="restore",
+    )
+    with timer.phase("verify"):
+        where = store.storage.describe(manifest.backup_id)
+        verify_component(where, component, reader.written())
 
 
 def _measure(outcome: _Outcome, timer: PhaseTimer, downloads_bytes: int) -> None:
@@ -311,23 +366,15 @@ def _measure(outcome: _Outcome, timer: PhaseTimer, downloads_bytes: int) -> None
 
 
 def _clean(
-    params: DrillParameters,
-    timer: PhaseTimer,
-    engine: Any,
-    outcome: _Outcome,
-    scratch: Path,
-    made_scratch: bool,
+    params: DrillParameters, timer: PhaseTimer, engine: Engine, outcome: _Outcome
 ) -> None:
-    if params.keep_scratch:
+    if params.keep_scratch and outcome.target:
         timer.skip(
             "cleanup", f"keep_scratch is set; restored copy left at {outcome.target}"
         )
         return
     with timer.phase("cleanup"):
-        if outcome.target:
-            engine.discard(outcome.target)
-        if made_scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        engine.discard(outcome.target)
 
 
 def _judge(outcome: _Outcome) -> tuple[RecordStatus, str]:

@@ -1,32 +1,68 @@
 """The interface every backup engine implements, and the engine registry.
 
 An engine knows one kind of data (a SQLite file, a PostgreSQL database, a
-folder): how to copy it consistently, restore the copy somewhere else, and
-judge the restored copy.
+folder): how to copy it consistently into a backup store, restore the copy
+somewhere that is not the source, and judge the restored copy.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar, Protocol
 
-from opskit.backups.manifest import Manifest
+from opskit.backups.manifest import Component, Manifest
 from opskit.errors import InputError, suggest
-from opskit.records import Check
+from opskit.records import Check, CheckStatus
+
+
+class ComponentSink(Protocol):
+    """Where an engine writes the components of a new backup."""
+
+    def put_file(self, key: str, path: Path) -> Component:
+        """Store a finished file as component ``key``."""
+        ...
+
+    def put_stream(self, key: str, stream: BinaryIO) -> Component:
+        """Store a stream as component ``key``, hashing it on the way."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    """What to back up, and how."""
+
+    source: str
+    freshness_query: str = ""
+    exclude: tuple[str, ...] = ()
+    compression: int | None = None
 
 
 @dataclass(frozen=True)
 class BackupOutput:
-    """What an engine produced: component files by key, and what they hold."""
+    """What an engine stored and what it holds; ``taken_at`` is the data's
+    own clock when the engine can read it (a database server's)."""
 
-    files: dict[str, Path]
+    components: list[Component]
     source: str
     tables: dict[str, int] = field(default_factory=dict)
     newest_data_at: datetime | None = None
+    taken_at: datetime | None = None
     engine_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How a drill restores and validates: scratch location, parallel jobs,
+    the freshness query and SQL checks (name -> {"sql": ..., "expected": ...})."""
+
+    scratch: str = ""
+    jobs: int = 1
+    freshness_query: str = ""
+    sql_checks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,30 +81,50 @@ class Engine(ABC):
 
     @abstractmethod
     def backup(
-        self, source: str, workdir: Path, freshness_query: str = ""
+        self, request: BackupRequest, sink: ComponentSink, workdir: Path
     ) -> BackupOutput:
-        """Copy ``source`` consistently into files under ``workdir``."""
+        """Copy ``request.source`` consistently into ``sink``."""
 
     @abstractmethod
-    def plan_target(self, manifest: Manifest, scratch: Path) -> str:
-        """Return where ``manifest``'s backup would be restored under ``scratch``.
+    def plan_target(self, manifest: Manifest, options: RestoreOptions) -> str:
+        """Return where the backup will be restored.
 
         Raises ``UnsafeTargetError`` if that is the source or already exists.
         """
 
     @abstractmethod
-    def restore(self, manifest: Manifest, files: dict[str, Path], target: str) -> None:
-        """Restore the downloaded component ``files`` into ``target``."""
+    def restore(
+        self,
+        manifest: Manifest,
+        files: dict[str, Path],
+        target: str,
+        options: RestoreOptions,
+    ) -> None:
+        """Restore the downloaded, verified component ``files`` into ``target``."""
+
+    def can_stream(self, manifest: Manifest, options: RestoreOptions) -> bool:
+        """Whether ``restore_stream`` can restore while the backup downloads."""
+        return False
+
+    def restore_stream(
+        self, manifest: Manifest, stream: BinaryIO, target: str, options: RestoreOptions
+    ) -> None:
+        """Restore the single component read from ``stream`` into ``target``."""
+        raise NotImplementedError(f"the {self.name} engine cannot restore a stream")
 
     @abstractmethod
     def validate(
-        self, manifest: Manifest, target: str, freshness_query: str = ""
+        self, manifest: Manifest, target: str, options: RestoreOptions
     ) -> Validation:
         """Judge the restored ``target`` against ``manifest``."""
 
     @abstractmethod
     def discard(self, target: str) -> None:
-        """Remove a restored ``target``; never anything else."""
+        """Remove a restored ``target`` this engine made; never anything else.
+
+        ``target`` is empty when planning failed; then only what the engine
+        made for the drill (a scratch folder) is removed.
+        """
 
 
 _ENGINES: dict[str, type[Engine]] = {}
@@ -88,6 +144,11 @@ def get_engine(name: str) -> Engine:
             f"known engines are {', '.join(sorted(_ENGINES))}"
         )
     return _ENGINES[name]()
+
+
+def engine_names() -> list[str]:
+    """The names of the registered engines."""
+    return sorted(_ENGINES)
 
 
 def parse_data_time(value: object, query: str) -> datetime:
@@ -110,3 +171,97 @@ def parse_data_time(value: object, query: str) -> datetime:
         f"freshness_query: {query!r} returned {value!r}; it must return one "
         "timestamp (ISO 8601 text, epoch seconds or a timestamp column)"
     )
+
+
+def row_count_checks(
+    expected: Mapping[str, int], actual: Mapping[str, int]
+) -> list[Check]:
+    """One check per table of the manifest: restored rows against recorded rows."""
+    checks = []
+    for table, rows in sorted(expected.items()):
+        found = actual.get(table)
+        status = CheckStatus.PASSED if found == rows else CheckStatus.FAILED
+        detail = "" if found is not None else "table missing from the restored copy"
+        checks.append(
+            Check(
+                name=f"rows:{table}",
+                status=status,
+                expected=rows,
+                actual=found,
+                detail=detail,
+            )
+        )
+    return checks
+
+
+def freshness_check(manifest: Manifest, newest: datetime) -> Check:
+    """Compare the newest data in the restored copy with the manifest's."""
+    found = newest.isoformat()
+    if manifest.newest_data_at is None:
+        return Check(
+            name="freshness",
+            status=CheckStatus.PASSED,
+            actual=found,
+            detail="no freshness time in the manifest to compare with",
+        )
+    status = (
+        CheckStatus.PASSED if newest == manifest.newest_data_at else CheckStatus.FAILED
+    )
+    return Check(
+        name="freshness",
+        status=status,
+        expected=manifest.newest_data_at.isoformat(),
+        actual=found,
+    )
+
+
+def sql_checks(
+    checks: Mapping[str, Mapping[str, Any]], query: Callable[[str], object]
+) -> list[Check]:
+    """Run each SQL check through ``query`` (first column of the first row) and
+    compare it with its expected value; a failing query is a failed check."""
+    return [_sql_check(name, spec, query) for name, spec in checks.items()]
+
+
+def _sql_check(
+    name: str, spec: Mapping[str, Any], query: Callable[[str], object]
+) -> Check:
+    expected = spec.get("expected")
+    try:
+        actual = query(str(spec.get("sql", "")))
+    except Exception as exc:
+        return Check(
+            name=f"sql:{name}",
+            status=CheckStatus.FAILED,
+            expected=_scalar(expected),
+            detail=f"query failed: {exc}",
+        )
+    same = actual == expected or str(actual) == str(expected)
+    return Check(
+        name=f"sql:{name}",
+        status=CheckStatus.PASSED if same else CheckStatus.FAILED,
+        expected=_scalar(expected),
+        actual=_scalar(actual),
+    )
+
+
+def check_sql_checks(checks: object) -> dict[str, dict[str, Any]]:
+    """Validate the ``sql_checks`` parameter's shape, naming what is wrong."""
+    if not isinstance(checks, Mapping):
+        raise InputError(
+            "sql_checks: expected a mapping of check name to "
+            '{"sql": "select ...", "expected": value}'
+        )
+    for name, spec in checks.items():
+        if not isinstance(spec, Mapping) or not {"sql", "expected"} <= spec.keys():
+            raise InputError(
+                f"sql_checks: check {name!r} needs both sql and expected, e.g. "
+                '{"sql": "select count(*) > 0 from orders", "expected": true}'
+            )
+    return {str(k): dict(v) for k, v in checks.items()}
+
+
+def _scalar(value: object) -> int | float | str | bool | None:
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    return str(value)

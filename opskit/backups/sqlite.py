@@ -10,16 +10,23 @@ import gzip
 import logging
 import shutil
 import sqlite3
+import tempfile
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
 from opskit.backups.engine import (
     BackupOutput,
+    BackupRequest,
+    ComponentSink,
     Engine,
+    RestoreOptions,
     Validation,
+    freshness_check,
     parse_data_time,
     register_engine,
+    row_count_checks,
+    sql_checks,
 )
 from opskit.backups.manifest import Manifest
 from opskit.errors import InputError, UnsafeTargetError
@@ -28,6 +35,7 @@ from opskit.records import Check, CheckStatus
 logger = logging.getLogger(__name__)
 
 COMPONENT = "database.sqlite.gz"
+_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 @register_engine
@@ -36,11 +44,14 @@ class SqliteEngine(Engine):
 
     name = "sqlite"
 
+    def __init__(self) -> None:
+        self._made_scratch: Path | None = None
+
     def backup(
-        self, source: str, workdir: Path, freshness_query: str = ""
+        self, request: BackupRequest, sink: ComponentSink, workdir: Path
     ) -> BackupOutput:
-        """Copy ``source`` with the backup API, count rows and compress the copy."""
-        path = Path(source).expanduser().resolve()
+        """Copy the source with the backup API, count rows, compress the copy."""
+        path = Path(request.source).expanduser().resolve()
         copy = workdir / "database.sqlite"
         with (
             closing(_connect_readonly(path, "source")) as src,
@@ -50,36 +61,42 @@ class SqliteEngine(Engine):
 
         with closing(_connect_readonly(copy, "backup copy")) as db:
             tables = _count_rows(db)
-            newest = _freshness(db, freshness_query) if freshness_query else None
+            query = request.freshness_query
+            newest = _freshness(db, query) if query else None
             version = db.execute("select sqlite_version()").fetchone()[0]
 
         packed = workdir / COMPONENT
-        with copy.open("rb") as raw, gzip.open(packed, "wb", compresslevel=6) as out:
+        level = 6 if request.compression is None else request.compression
+        with (
+            copy.open("rb") as raw,
+            gzip.open(packed, "wb", compresslevel=level) as out,
+        ):
             shutil.copyfileobj(raw, out, 1024 * 1024)
         copy.unlink()
-        logger.info(
-            "sqlite backup of %s: %d tables, %d rows",
-            path,
-            len(tables),
-            sum(tables.values()),
-        )
         return BackupOutput(
-            files={COMPONENT: packed},
+            components=[sink.put_file(COMPONENT, packed)],
             source=str(path),
             tables=tables,
             newest_data_at=newest,
             engine_info={"sqlite_version": version, "compression": "gzip"},
         )
 
-    def plan_target(self, manifest: Manifest, scratch: Path) -> str:
-        """Restore to ``scratch`` itself if it names a ``.db``/``.sqlite`` file,
-        else to ``<scratch>/<backup_id>.sqlite``; never to the source."""
+    def plan_target(self, manifest: Manifest, options: RestoreOptions) -> str:
+        """Restore to ``scratch`` if it names a ``.db``/``.sqlite`` file, else to
+        ``<scratch>/<backup_id>.sqlite``; an empty scratch is a new temporary
+        folder. Never the source, never an existing file."""
+        if options.scratch:
+            scratch = Path(options.scratch).expanduser().resolve()
+        else:
+            scratch = self._made_scratch = Path(
+                tempfile.mkdtemp(prefix="opskit-scratch-")
+            )
         target = (
             scratch
-            if scratch.suffix in (".db", ".sqlite", ".sqlite3")
+            if scratch.suffix in _SUFFIXES
             else scratch / f"{manifest.backup_id}.sqlite"
         )
-        target = target.expanduser().resolve()
+
         source = Path(manifest.source)
         if target == source or (
             source.exists() and target.exists() and target.samefile(source)
@@ -95,7 +112,13 @@ class SqliteEngine(Engine):
             )
         return str(target)
 
-    def restore(self, manifest: Manifest, files: dict[str, Path], target: str) -> None:
+    def restore(
+        self,
+        manifest: Manifest,
+        files: dict[str, Path],
+        target: str,
+        options: RestoreOptions,
+    ) -> None:
         """Decompress the backup into ``target``, a new file."""
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,20 +132,20 @@ class SqliteEngine(Engine):
             ) from exc
 
     def validate(
-        self, manifest: Manifest, target: str, freshness_query: str = ""
+        self, manifest: Manifest, target: str, options: RestoreOptions
     ) -> Validation:
-        """Check integrity, compare row counts and run the freshness query."""
+        """Check integrity, compare row counts, run freshness and SQL checks."""
         with closing(_connect_readonly(Path(target), "restored copy")) as db:
             checks = [_integrity(db)]
-            counts = _count_rows(db) if checks[0].status is CheckStatus.PASSED else {}
-            checks += [
-                _row_check(table, rows, counts.get(table))
-                for table, rows in sorted(manifest.tables.items())
-            ]
+            intact = checks[0].status is CheckStatus.PASSED
+            checks += row_count_checks(
+                manifest.tables, _count_rows(db) if intact else {}
+            )
             newest = None
-            if freshness_query:
-                newest = _freshness(db, freshness_query)
-                checks.append(_freshness_check(manifest, newest))
+            if options.freshness_query:
+                newest = _freshness(db, options.freshness_query)
+                checks.append(freshness_check(manifest, newest))
+            checks += sql_checks(options.sql_checks, lambda sql: _first(db, sql))
         return Validation(
             checks=checks,
             newest_data_at=newest,
@@ -130,9 +153,11 @@ class SqliteEngine(Engine):
         )
 
     def discard(self, target: str) -> None:
-        """Delete the restored file and its journal files."""
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        """Delete the restored file, its journals, and a scratch folder we made."""
+        for suffix in ("", "-wal", "-shm", "-journal") if target else ():
             Path(target + suffix).unlink(missing_ok=True)
+        if self._made_scratch is not None:
+            shutil.rmtree(self._made_scratch, ignore_errors=True)
 
 
 def _connect_readonly(path: Path, what: str) -> sqlite3.Connection:
@@ -161,19 +186,24 @@ def _count_rows(db: sqlite3.Connection) -> dict[str, int]:
     }
 
 
+def _first(db: sqlite3.Connection, sql: str) -> object:
+    row = db.execute(sql).fetchone()
+    return row[0] if row else None
+
+
 def _freshness(db: sqlite3.Connection, query: str) -> datetime:
     try:
-        row = db.execute(query).fetchone()
+        value = _first(db, query)
     except sqlite3.Error as exc:
         raise InputError(
             f"freshness_query: {query!r} failed: {exc}; fix the SQL"
         ) from exc
-    if not row or row[0] is None:
+    if value is None:
         raise InputError(
             f"freshness_query: {query!r} returned no value; "
             "it must return the newest data time"
         )
-    return parse_data_time(row[0], query)
+    return parse_data_time(value, query)
 
 
 def _integrity(db: sqlite3.Connection) -> Check:
@@ -183,31 +213,3 @@ def _integrity(db: sqlite3.Connection) -> Check:
         result = str(exc)
     status = CheckStatus.PASSED if result == "ok" else CheckStatus.FAILED
     return Check(name="integrity_check", status=status, expected="ok", actual=result)
-
-
-def _row_check(table: str, expected: int, actual: int | None) -> Check:
-    status = CheckStatus.PASSED if actual == expected else CheckStatus.FAILED
-    detail = "" if actual is not None else "table missing from the restored copy"
-    return Check(
-        name=f"rows:{table}",
-        status=status,
-        expected=expected,
-        actual=actual,
-        detail=detail,
-    )
-
-
-def _freshness_check(manifest: Manifest, newest: datetime) -> Check:
-    found = newest.isoformat()
-    if manifest.newest_data_at is None:
-        return Check(
-            name="freshness",
-            status=CheckStatus.PASSED,
-            actual=found,
-            detail="no freshness time in the manifest to compare with",
-        )
-    expected = manifest.newest_data_at.isoformat()
-    status = (
-        CheckStatus.PASSED if newest == manifest.newest_data_at else CheckStatus.FAILED
-    )
-    return Check(name="freshness", status=status, expected=expected, actual=found)

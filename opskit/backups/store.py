@@ -2,16 +2,19 @@
 
 Layout: ``<store>/<backup_id>/manifest.json`` beside the components it names.
 Backup ids begin with their UTC time, so ``latest`` is the greatest id that has
-a manifest.
+a manifest. The manifest is written last and deleted first, so a backup is
+either complete or visibly incomplete.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from opskit.backups.engine import get_engine
+from opskit.backups.engine import BackupRequest, get_engine
 from opskit.backups.manifest import (
     MANIFEST_FILE,
     Component,
@@ -19,14 +22,22 @@ from opskit.backups.manifest import (
     new_backup_id,
     parse_manifest,
 )
-from opskit.errors import BackupRejected, NotFoundError, suggest
+from opskit.errors import BackupRejected, NotFoundError, OpskitError, suggest
 from opskit.phases import utc_now
 from opskit.records import mask_text, sha256_file
-from opskit.storage import Download, Storage, open_storage
+from opskit.storage import Download, Storage, Written, open_storage
 
 logger = logging.getLogger(__name__)
 
 LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class BackupProblem:
+    """A backup that could not be read, and why."""
+
+    backup_id: str
+    reason: str
 
 
 class BackupStore:
@@ -46,8 +57,8 @@ class BackupStore:
             return cls(open_storage(location, create=create))
         except NotFoundError as exc:
             raise NotFoundError(
-                f"backup_store: {location} does not exist; give the folder or "
-                "s3://bucket/prefix that holds the backups"
+                f"backup_store: {exc}; give the folder or s3://bucket/prefix "
+                "that holds the backups"
             ) from exc
 
     def backup_ids(self) -> list[str]:
@@ -75,6 +86,58 @@ class BackupStore:
                 f"backup_id: {backup_id!r} is not in {self.storage.location}"
                 f"{suggest(backup_id, ids)}; the newest are {recent}, or use 'latest'"
             )
+        return self._read_manifest(backup_id)
+
+    def manifests(self) -> tuple[list[Manifest], list[BackupProblem]]:
+        """Every complete backup's manifest, oldest first, and those unreadable."""
+        found, problems = [], []
+        for backup_id in self.backup_ids():
+            try:
+                found.append(self._read_manifest(backup_id))
+            except OpskitError as exc:
+                problems.append(BackupProblem(backup_id, str(exc)))
+        return found, problems
+
+    def download(self, manifest: Manifest, workdir: Path) -> dict[str, Download]:
+        """Fetch every component into ``workdir``, hashing each on the stream."""
+        downloads = {}
+        for index, component in enumerate(manifest.components):
+            key = self._component_key(manifest, component)
+            downloads[component.key] = self.storage.download(key, workdir / f"c{index}")
+        return downloads
+
+    def open_component(self, manifest: Manifest, component: Component) -> BinaryIO:
+        """Open one component for streaming reads."""
+        return self.storage.open_read(self._component_key(manifest, component))
+
+    def verify(self, manifest: Manifest, downloads: dict[str, Download]) -> None:
+        """Refuse the backup unless every component's size and sha256 match."""
+        for component in manifest.components:
+            got = downloads[component.key]
+            verify_component(self.storage.describe(manifest.backup_id), component, got)
+
+    def check(self, manifest: Manifest) -> None:
+        """Download every component to a temporary folder and verify it."""
+        with tempfile.TemporaryDirectory(prefix="opskit-verify-") as work:
+            self.verify(manifest, self.download(manifest, Path(work)))
+
+    def delete(self, manifest: Manifest) -> None:
+        """Delete a backup: its manifest first, so it is never seen half-deleted."""
+        self.storage.delete(f"{manifest.backup_id}/{MANIFEST_FILE}")
+        for component in manifest.components:
+            self.storage.delete(f"{manifest.backup_id}/{component.key}")
+        logger.info("deleted backup %s", manifest.backup_id)
+
+    def _component_key(self, manifest: Manifest, component: Component) -> str:
+        key = f"{manifest.backup_id}/{component.key}"
+        if not self.storage.exists(key):
+            raise BackupRejected(
+                f"{self.storage.describe(key)}: component named in the manifest "
+                "is missing; the backup is incomplete"
+            )
+        return key
+
+    def _read_manifest(self, backup_id: str) -> Manifest:
         key = f"{backup_id}/{MANIFEST_FILE}"
         where = self.storage.describe(key)
         manifest = parse_manifest(self.storage.read_bytes(key), where)
@@ -85,67 +148,70 @@ class BackupStore:
             )
         return manifest
 
-    def download(self, manifest: Manifest, workdir: Path) -> dict[str, Download]:
-        """Fetch every component into ``workdir``, hashing each on the stream."""
-        downloads = {}
-        for index, component in enumerate(manifest.components):
-            key = f"{manifest.backup_id}/{component.key}"
-            if not self.storage.exists(key):
-                raise BackupRejected(
-                    f"{self.storage.describe(key)}: component named in the manifest "
-                    "is missing; the backup is incomplete"
-                )
-            downloads[component.key] = self.storage.download(key, workdir / f"c{index}")
-        return downloads
 
-    def verify(self, manifest: Manifest, downloads: dict[str, Download]) -> None:
-        """Refuse the backup unless every component's size and sha256 match."""
-        for component in manifest.components:
-            _verify_component(
-                self.storage.describe(manifest.backup_id),
-                component,
-                downloads[component.key],
-            )
+class _Sink:
+    """Writes the components of one new backup into its folder."""
 
-    def write(self, manifest: Manifest, files: dict[str, Path]) -> None:
-        """Upload component ``files`` then the manifest, never overwriting."""
-        for key, path in files.items():
-            self.storage.put_file(f"{manifest.backup_id}/{key}", path)
-        self.storage.put_bytes(
-            f"{manifest.backup_id}/{MANIFEST_FILE}",
-            manifest.model_dump_json(indent=2).encode("utf-8"),
-        )
+    def __init__(self, storage: Storage, backup_id: str) -> None:
+        self.storage, self.backup_id = storage, backup_id
+        self.keys: list[str] = []
+
+    def put_file(self, key: str, path: Path) -> Component:
+        self.keys.append(key)
+        self.storage.put_file(f"{self.backup_id}/{key}", path)
+        return Component(key=key, size=path.stat().st_size, sha256=sha256_file(path))
+
+    def put_stream(self, key: str, stream: BinaryIO) -> Component:
+        self.keys.append(key)
+        written = self.storage.put_stream(f"{self.backup_id}/{key}", stream)
+        return Component(key=key, size=written.size, sha256=written.sha256)
+
+    def remove_all(self) -> None:
+        for key in self.keys:
+            self.storage.delete(f"{self.backup_id}/{key}")
 
 
 def create_backup(
-    source: str, store: str | Path, *, engine: str = "sqlite", freshness_query: str = ""
+    source: str,
+    store: str | Path,
+    *,
+    engine: str = "sqlite",
+    freshness_query: str = "",
+    exclude: tuple[str, ...] = (),
+    compression: int | None = None,
 ) -> Manifest:
     """Back up ``source`` with ``engine`` into the backup store at ``store``.
 
-    The store folder is created when missing. Returns the manifest written.
+    A missing local store folder is created. Components are written first and
+    the manifest last; if anything fails, what was written is removed.
 
     >>> create_backup("app.db", "backups", freshness_query=FRESHNESS_SQL)
     """
     backups = BackupStore.open(store, create=True)
     chosen = get_engine(engine)
-    taken_at = utc_now()
-    with tempfile.TemporaryDirectory(prefix="opskit-backup-") as work:
-        output = chosen.backup(source, Path(work), freshness_query)
-        components = [
-            Component(key=key, size=path.stat().st_size, sha256=sha256_file(path))
-            for key, path in sorted(output.files.items())
-        ]
+    started = utc_now()
+    sink = _Sink(backups.storage, new_backup_id(started))
+    request = BackupRequest(source, freshness_query, exclude, compression)
+    try:
+        with tempfile.TemporaryDirectory(prefix="opskit-backup-") as work:
+            output = chosen.backup(request, sink, Path(work))
         manifest = Manifest(
-            backup_id=new_backup_id(taken_at),
+            backup_id=sink.backup_id,
             engine=chosen.name,
             source=mask_text(output.source),
-            taken_at=taken_at,
+            taken_at=output.taken_at or started,
             newest_data_at=output.newest_data_at,
-            components=components,
+            components=output.components,
             tables=output.tables,
             engine_info=output.engine_info,
         )
-        backups.write(manifest, output.files)
+        backups.storage.put_bytes(
+            f"{sink.backup_id}/{MANIFEST_FILE}",
+            manifest.model_dump_json(indent=2).encode("utf-8"),
+        )
+    except BaseException:
+        sink.remove_all()
+        raise
     logger.info(
         "backup %s of %s written to %s",
         manifest.backup_id,
@@ -155,16 +221,17 @@ def create_backup(
     return manifest
 
 
-def _verify_component(where: str, component: Component, download: Download) -> None:
-    if download.size != component.size:
-        hint = "truncated" if download.size < component.size else "larger than recorded"
+def verify_component(where: str, component: Component, got: Download | Written) -> None:
+    """Refuse a component whose size or sha256 differs from the manifest."""
+    if got.size != component.size:
+        hint = "truncated" if got.size < component.size else "larger than recorded"
         raise BackupRejected(
-            f"{where}/{component.key}: {download.size} bytes, the manifest says "
+            f"{where}/{component.key}: {got.size} bytes, the manifest says "
             f"{component.size}; the backup is {hint} and is refused"
         )
-    if download.sha256 != component.sha256:
+    if got.sha256 != component.sha256:
         raise BackupRejected(
-            f"{where}/{component.key}: sha256 {download.sha256[:12]}… does not match "
+            f"{where}/{component.key}: sha256 {got.sha256[:12]}… does not match "
             f"the manifest's {component.sha256[:12]}…; the backup is corrupt and "
             "is refused"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,10 +53,14 @@ class HashingReader:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self._digest = hashlib.sha256()
+        self._started = time.monotonic()
         self.size = 0
+        self.seconds_to_end: float | None = None
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._stream.read(size)
+        if not chunk and self.seconds_to_end is None and size != 0:
+            self.seconds_to_end = time.monotonic() - self._started
         self._digest.update(chunk)
         self.size += len(chunk)
         return chunk

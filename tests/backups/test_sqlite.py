@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opskit.backups.engine import parse_data_time
+from opskit.backups.engine import RestoreOptions, parse_data_time
 from opskit.backups.sqlite import SqliteEngine
 from opskit.backups.store import BackupStore, create_backup
 from opskit.demo import FRESHNESS_QUERY, Demo, create_demo_database
@@ -22,8 +22,10 @@ def restore(demo: Demo, tmp_path: Path) -> str:
     store = BackupStore.open(demo.backup_store)
     manifest = store.find()
     downloads = store.download(manifest, tmp_path)
-    target = SqliteEngine().plan_target(manifest, tmp_path / "scratch")
-    SqliteEngine().restore(manifest, {k: d.path for k, d in downloads.items()}, target)
+    options = RestoreOptions(scratch=str(tmp_path / "scratch"))
+    target = SqliteEngine().plan_target(manifest, options)
+    files = {k: d.path for k, d in downloads.items()}
+    SqliteEngine().restore(manifest, files, target, options)
     return target
 
 
@@ -47,7 +49,8 @@ def test_the_manifest_holds_row_counts_and_newest_data(demo: Demo) -> None:
 def test_a_restored_copy_passes_every_check(demo: Demo, tmp_path: Path) -> None:
     target = restore(demo, tmp_path)
 
-    validation = SqliteEngine().validate(demo.manifest, target, FRESHNESS_QUERY)
+    options = RestoreOptions(freshness_query=FRESHNESS_QUERY)
+    validation = SqliteEngine().validate(demo.manifest, target, options)
 
     assert [c.status for c in validation.checks] == [CheckStatus.PASSED] * 6
     assert validation.newest_data_at == demo.manifest.newest_data_at
@@ -59,7 +62,8 @@ def test_missing_rows_fail_their_check(demo: Demo, tmp_path: Path) -> None:
     with closing(sqlite3.connect(target)) as db, db:
         db.execute("delete from orders where id > 2490")
 
-    checks = {c.name: c for c in SqliteEngine().validate(demo.manifest, target).checks}
+    validation = SqliteEngine().validate(demo.manifest, target, RestoreOptions())
+    checks = {c.name: c for c in validation.checks}
 
     assert checks["rows:orders"].status is CheckStatus.FAILED
     assert (checks["rows:orders"].expected, checks["rows:orders"].actual) == (
@@ -107,7 +111,7 @@ def test_a_target_equal_to_the_source_is_refused(demo: Demo) -> None:
     before = sha256_of(demo.database)
 
     with pytest.raises(UnsafeTargetError, match="is the source database"):
-        SqliteEngine().plan_target(demo.manifest, demo.database)
+        SqliteEngine().plan_target(demo.manifest, RestoreOptions(str(demo.database)))
     assert sha256_of(demo.database) == before
 
 
@@ -116,7 +120,7 @@ def test_an_existing_target_is_never_overwritten(demo: Demo, tmp_path: Path) -> 
     existing.write_bytes(b"keep me")
 
     with pytest.raises(UnsafeTargetError, match="already exists"):
-        SqliteEngine().plan_target(demo.manifest, existing)
+        SqliteEngine().plan_target(demo.manifest, RestoreOptions(str(existing)))
     assert existing.read_bytes() == b"keep me"
 
 
@@ -156,3 +160,35 @@ def test_freshness_values_are_read_as_utc(value: str) -> None:
 
     assert moment.isoformat() == "2026-12-03T09:30:00+00:00"
     assert parse_data_time(moment.timestamp(), "q") == moment
+
+
+def test_sql_checks_compare_with_expected_values(demo: Demo, tmp_path: Path) -> None:
+    target = restore(demo, tmp_path)
+    options = RestoreOptions(
+        sql_checks={
+            "products priced": {"sql": "select count(*) from products", "expected": 60},
+            "no free orders": {
+                "sql": "select count(*) = 0 from orders where total_cents <= 0",
+                "expected": 1,
+            },
+            "wrong on purpose": {
+                "sql": "select count(*) from customers",
+                "expected": 7,
+            },
+            "broken sql": {"sql": "select nope from nowhere", "expected": 1},
+        }
+    )
+
+    checks = SqliteEngine().validate(demo.manifest, target, options).checks
+
+    by_name = {c.name: c for c in checks if c.name.startswith("sql:")}
+    assert by_name["sql:products priced"].status is CheckStatus.PASSED
+    assert by_name["sql:no free orders"].status is CheckStatus.PASSED
+    assert (
+        by_name["sql:wrong on purpose"].status,
+        by_name["sql:wrong on purpose"].actual,
+    ) == (
+        CheckStatus.FAILED,
+        400,
+    )
+    assert "no such table: nowhere" in by_name["sql:broken sql"].detail
