@@ -135,10 +135,10 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run ``sql`` with psql and return its unaligned output."""
+        command = ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]
         done = subprocess.run(
-            ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql, self.url(database)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [*command, self.url(database)], capture_output=True, text=True, check=True
+        )
         return done.stdout.strip()
 
     def pgbench_init(self, database: str, scale: int = 1) -> None:

@@ -56,9 +56,11 @@ class BackupStore:
         try:
             return cls(open_storage(location, create=create))
         except NotFoundError as exc:
+            if str(location).startswith("s3://"):
+                raise NotFoundError(f"backup_store: {exc}") from exc
             raise NotFoundError(
-                f"backup_store: {exc}; give the folder or s3://bucket/prefix "
-                "that holds the backups"
+                f"backup_store: {location} does not exist; give the folder or "
+                "s3://bucket/prefix that holds the backups"
             ) from exc
 
     def backup_ids(self) -> list[str]:
