@@ -10,6 +10,7 @@ demo: $(STAMP)
 	$(BIN)/opskit demo
 
 test: $(STAMP) lint
+	scripts/ensure-postgres.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -9,10 +9,12 @@ the caller does differently, and ``exit_code`` says how the CLI ends::
     │   ├── NotFoundError         a store, backup, record or notebook is absent
     │   └── UnsafeTargetError     a restore target would overwrite the source
     ├── StorageError              storage could not be read or written
+    ├── UnreachableError          a database or other server did not answer
     ├── RecordError               a record cannot be written, read or trusted
     ├── NotebookError             a notebook could not be executed
     └── CheckFailed               exit 1: a check or target was missed
-        └── BackupRejected        a backup failed verification and was refused
+        ├── BackupRejected        a backup failed verification and was refused
+        └── RestoreFailed         a backup could not be restored
 
 Messages read "subject: what went wrong; what to do".
 """
@@ -51,6 +53,10 @@ class StorageError(OpskitError):
     """Object storage could not be read or written."""
 
 
+class UnreachableError(OpskitError):
+    """A database or other server could not be reached."""
+
+
 class RecordError(OpskitError):
     """A record cannot be written, read or verified."""
 
@@ -67,6 +73,10 @@ class CheckFailed(OpskitError):
 
 class BackupRejected(CheckFailed):
     """A backup failed verification (checksum, size, key) and was refused."""
+
+
+class RestoreFailed(CheckFailed):
+    """A verified backup could not be restored (the restore tool rejected it)."""
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

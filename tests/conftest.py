@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from opskit.demo import Demo, prepare_demo
-from tests.servers import MotoServer
+from tests.servers import MotoServer, PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_NOTEBOOKS = ROOT / "tests" / "fixtures" / "notebooks"
@@ -64,3 +64,19 @@ def s3_bucket(s3_env: str) -> str:
     name = f"opskit-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, from this machine's binaries."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pgbench_db(postgres: PostgresServer) -> str:
+    """A new database filled by ``pgbench -i``; returns its DSN."""
+    name = f"shop_{uuid.uuid4().hex[:10]}"
+    postgres.pgbench_init(name)
+    return postgres.url(name)

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from opskit.backups import sqlite as _sqlite  # noqa: F401  registers the engine
+# Importing the engines registers them.
+from opskit.backups import postgres as _postgres  # noqa: F401
+from opskit.backups import sqlite as _sqlite  # noqa: F401

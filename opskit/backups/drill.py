@@ -37,6 +37,7 @@ from opskit.records import (
     current_environment,
     file_record,
     mask_parameters,
+    mask_text,
     started_by,
 )
 from opskit.storage.interface import HashingReader
@@ -408,7 +409,7 @@ def _record(
     reason: str,
 ) -> Record:
     manifest = outcome.manifest
-    details: dict[str, Any] = {"scratch_target": outcome.target}
+    details: dict[str, Any] = {"scratch_target": mask_text(outcome.target)}
     if outcome.tier is not None:
         details["tier"] = outcome.tier.model_dump()
     if manifest is not None:
