@@ -12,10 +12,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from opskit.backups.store import create_backup
 from opskit.demo import FRESHNESS_QUERY, Demo, prepare_demo
 from opskit.errors import NotFoundError, ParameterError
 from opskit.notebooks import find_notebook, run_notebook
 from opskit.records import RecordStatus, RecordStore
+from tests.servers import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
@@ -170,3 +172,40 @@ def test_plain_papermill_exits_non_zero_and_records_bad_input(
     assert stored.record.status is RecordStatus.ERROR
     assert "unknown tier 'platinum'" in stored.record.reason
     assert json.loads((tmp_path / "out.ipynb").read_text())["cells"]
+
+
+@pytest.mark.integration
+def test_opskit_run_drills_postgres_from_s3_end_to_end(
+    postgres: PostgresServer, pgbench_db: str, s3_bucket: str, record_store: Path
+) -> None:
+    store = f"s3://{s3_bucket}/shop"
+    create_backup(pgbench_db, store, engine="postgres")
+
+    outcome = run_notebook(
+        "restore_drill",
+        {
+            "service": "shop",
+            "backup_store": store,
+            "scratch": postgres.url("drill_from_notebook"),
+            "tier": "critical",
+            "sql_checks": {
+                "accounts": {
+                    "sql": "select count(*) from pgbench_accounts",
+                    "expected": 100000,
+                }
+            },
+        },
+        record_store=str(record_store),
+    )
+
+    record = outcome.record
+    assert record.status is RecordStatus.PASSED, record.reason
+    assert record.details["backup"]["engine"] == "postgres"
+    assert [p.name for p in record.phases][:4] == [
+        "locate",
+        "download",
+        "restore",
+        "verify",
+    ]
+    assert "sql:accounts" in [c.name for c in record.checks]
+    assert RecordStore.open(record_store).verify(record.id) == []

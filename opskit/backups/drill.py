@@ -63,6 +63,7 @@ class DrillParameters(BaseModel):
     keep_scratch: bool = False
     restore_jobs: int = 1
     sql_checks: dict[str, Any] = {}
+    s3_endpoint_url: str = ""
 
 
 class DrillFailed(CheckFailed):
@@ -192,6 +193,7 @@ def run_drill(
     keep_scratch: Any = False,
     restore_jobs: Any = 1,
     sql_checks: Any = None,
+    s3_endpoint_url: Any = "",
 ) -> DrillResult:
     """Run one restore drill and return its result, whatever the outcome.
 
@@ -208,6 +210,7 @@ def run_drill(
         "keep_scratch": keep_scratch,
         "restore_jobs": restore_jobs,
         "sql_checks": {} if sql_checks is None else sql_checks,
+        "s3_endpoint_url": s3_endpoint_url,
     }
     timer, outcome = PhaseTimer(), _Outcome()
     logger.info("restore drill of %s started", service)
@@ -278,7 +281,9 @@ def _drill(params: DrillParameters, timer: PhaseTimer, outcome: _Outcome) -> Non
     )
 
     with timer.phase("locate"):
-        store = BackupStore.open(params.backup_store)
+        store = BackupStore.open(
+            params.backup_store, endpoint_url=params.s3_endpoint_url
+        )
         manifest = outcome.manifest = store.find(params.backup_id)
     engine = get_engine(manifest.engine)
     if params.restore_jobs < 1:

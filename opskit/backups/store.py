@@ -51,10 +51,17 @@ class BackupStore:
         self.storage = storage
 
     @classmethod
-    def open(cls, location: str | Path, *, create: bool = False) -> BackupStore:
-        """Open the backup store at ``location``; raises ``NotFoundError`` if absent."""
+    def open(
+        cls, location: str | Path, *, create: bool = False, endpoint_url: str = ""
+    ) -> BackupStore:
+        """Open the backup store at ``location``; raises ``NotFoundError`` if absent.
+
+        ``endpoint_url`` names an S3-compatible server for ``s3://`` locations.
+        """
         try:
-            return cls(open_storage(location, create=create))
+            return cls(
+                open_storage(location, create=create, endpoint_url=endpoint_url or None)
+            )
         except NotFoundError as exc:
             if str(location).startswith("s3://"):
                 raise NotFoundError(f"backup_store: {exc}") from exc

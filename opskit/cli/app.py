@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -15,11 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from opskit import __version__
-from opskit.backups.store import create_backup
 from opskit.errors import OpskitError, ParameterError
 from opskit.notebooks import DEFAULT_CELL_TIMEOUT, RunOutcome, run_notebook
-from opskit.records import Record, RecordStatus, RecordStore, verify_folder
-from opskit.storage import LocalStorage
+from opskit.records import Record, RecordStatus
 from opskit.targets import format_duration, load_tiers
 
 EXIT_CODES = {
@@ -162,113 +159,6 @@ def run(
         progress=err.is_terminal,
     )
     _finish(outcome)
-
-
-@cli.group()
-def records() -> None:
-    """List, show and verify records."""
-
-
-@records.command("list")
-@store_option
-@click.option("--kind", help="Only records of this kind, e.g. restore-drill.")
-@click.option("--name", help="Only records with this name (the service).")
-@click.option(
-    "--status",
-    type=click.Choice([s.value for s in RecordStatus]),
-    help="Only records with this status.",
-)
-@click.option(
-    "--since", type=click.DateTime(), help="Only records started since (UTC)."
-)
-def list_records(
-    store: str,
-    kind: str | None,
-    name: str | None,
-    status: str | None,
-    since: datetime | None,
-) -> None:
-    """List records, oldest first."""
-    found = RecordStore.open(store).find(
-        kind=kind,
-        name=name,
-        status=status,
-        since=since.replace(tzinfo=UTC) if since else None,
-    )
-    table = Table("started (UTC)", "kind", "name", "status", "id", "folder")
-    for item in found:
-        r = item.record
-        table.add_row(
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-            r.kind,
-            r.name,
-            r.status.value,
-            r.id[:8],
-            item.key,
-        )
-    out.print(table)
-    err.print(f"{len(found)} record(s) in {store}")
-
-
-@records.command("show")
-@click.argument("ref")
-@store_option
-def show_record(ref: str, store: str) -> None:
-    """Print the record.json of REF (folder key or id) as stored."""
-    item = RecordStore.open(store).load(ref)
-    click.echo(item.record.model_dump_json(indent=2))
-
-
-@records.command("verify")
-@click.argument("ref")
-@store_option
-def verify_record(ref: str, store: str) -> None:
-    """Check that REF's files still match the sha256 in its record.json.
-
-    REF is a record folder path, a folder key in the store, or an id.
-    """
-    from pathlib import Path
-
-    if (Path(ref) / "record.json").is_file():
-        problems, where = verify_folder(LocalStorage(ref), ""), ref
-    else:
-        record_store = RecordStore.open(store)
-        key = record_store.load(ref).key
-        problems, where = record_store.verify(key), record_store.storage.describe(key)
-    for problem in problems:
-        out.print(f"[red]✗[/red] {problem}")
-    if problems:
-        err.print(f"{where}: {len(problems)} problem(s); the record cannot be trusted")
-        sys.exit(1)
-    out.print(f"{where}: every file matches record.json")
-
-
-@cli.group()
-def backup() -> None:
-    """Create backups."""
-
-
-@backup.command("create")
-@click.argument("source")
-@click.option("--store", "backup_store", required=True, help="Backup store folder.")
-@click.option("--engine", default="sqlite", show_default=True, help="Backup engine.")
-@click.option(
-    "--freshness-query",
-    default="",
-    help="SQL returning the newest data time, stored in the manifest.",
-)
-def create_backup_command(
-    source: str, backup_store: str, engine: str, freshness_query: str
-) -> None:
-    """Back up SOURCE into a backup store."""
-    manifest = create_backup(
-        source, backup_store, engine=engine, freshness_query=freshness_query
-    )
-    out.print(manifest.backup_id)
-    err.print(
-        f"{manifest.engine} backup of {manifest.source}: "
-        f"{manifest.size} bytes, {sum(manifest.tables.values())} rows"
-    )
 
 
 @cli.command()
