@@ -10,6 +10,7 @@ The default tiers follow the seed chapter; a YAML file (``--tiers`` or the
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -73,17 +74,21 @@ DEFAULT_TIERS: dict[str, Tier] = {
 
 
 def parse_duration(value: str | float | int, field: str) -> float:
-    """Turn ``90``, ``"90s"``, ``"15m"``, ``"4h"`` or ``"1d"`` into seconds."""
-    if isinstance(value, bool):
-        raise InputError(f"{field}: expected a duration such as 15m, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
-    if not match:
-        raise InputError(
-            f"{field}: {value!r} is not a duration; write a number with s, m, h or d"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    """Turn ``90`` (seconds), ``"90s"``, ``"15m"``, ``"4h"`` or ``"1d"`` into
+    seconds; a duration must be a finite number above zero."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
+        if not match:
+            raise InputError(
+                f"{field}: {value!r} is not a duration; write a number of seconds "
+                "or a number with s, m, h or d, such as 15m"
+            )
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"{field}: {value!r} must be a duration above zero, e.g. 15m")
+    return seconds
 
 
 def load_tiers(path: str | Path | None = None) -> dict[str, Tier]:
@@ -99,6 +104,8 @@ def load_tiers(path: str | Path | None = None) -> dict[str, Tier]:
     source = Path(location)
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text; save it as UTF-8") from exc
     except OSError as exc:
         raise InputError(f"{source}: cannot read tiers file ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
@@ -165,9 +172,10 @@ def _compare(name: str, target: float, actual: float | None) -> TargetResult:
 
 
 def _parse_tier(source: Path, name: str, spec: object) -> Tier:
-    if not isinstance(spec, dict) or not {"rto", "rpo"} <= spec.keys():
+    if not isinstance(spec, dict) or set(spec) != {"rto", "rpo"}:
         raise InputError(
-            f"{source}: tier {name!r} needs both rto and rpo, e.g. rto: 1h"
+            f"{source}: tier {name!r} needs exactly rto and rpo, e.g. "
+            "{rto: 1h, rpo: 15m}"
         )
     return Tier(
         name=name,

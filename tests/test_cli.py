@@ -250,7 +250,7 @@ def test_missed_target_of_a_tier_from_opskit_tiers_fails_the_drill(
     drill: RunDrill, opskit: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiers = tmp_path / "tiers.yaml"
-    tiers.write_text("instant: {rto: 0, rpo: 0}\n", encoding="utf-8")
+    tiers.write_text("instant: {rto: 0.000001, rpo: 0.000001}\n", encoding="utf-8")
     monkeypatch.setenv("OPSKIT_TIERS", str(tiers))
     assert "instant" in opskit("tiers").stdout
 

@@ -78,7 +78,11 @@ def test_tiers_come_from_the_environment(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("gold: {rto: 1h}\n", "tier 'gold' needs both rto and rpo"),
+        ("gold: {rto: 1h}\n", "tier 'gold' needs exactly rto and rpo"),
+        ("gold: {rto: 1h, rpo: 1m, rtoo: 5}\n", "tier 'gold' needs exactly rto and rpo"),
+        ("gold: {rto: -10, rpo: 5}\n", "must be a duration above zero"),
+        ("gold: {rto: 0, rpo: 5}\n", "must be a duration above zero"),
+        ("gold: {rto: .nan, rpo: .inf}\n", "must be a duration above zero"),
         ("gold: {rto: soon, rpo: 1h}\n", "'soon' is not a duration"),
         ("- a\n- b\n", "expected a mapping"),
         ("gold: [\n", "not valid YAML"),
@@ -108,3 +112,11 @@ def test_durations_are_read_in_seconds(text: str, seconds: float) -> None:
 )
 def test_durations_read_well(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_tiers_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "tiers.yaml"
+    path.write_bytes(b"gold: {rto: 1h, rpo: 1m} # \xff\xfe")
+
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        load_tiers(path)

@@ -7,7 +7,6 @@ check or bad input all come back as a result whose record says why.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opskit.backups.engine import (
     Engine,
@@ -47,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 KIND = "restore-drill"
 DEMO_STORE = "demo"
+# Newest data this far after the drill start is taken as clock skew (RPO 0).
+CLOCK_SKEW_SECONDS = 60.0
 
 
 class DrillParameters(BaseModel):
@@ -54,8 +55,8 @@ class DrillParameters(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    service: str
-    backup_store: str
+    service: str = Field(min_length=1)
+    backup_store: str = Field(min_length=1)
     backup_id: str = LATEST
     scratch: str = ""
     tier: str = "standard"
@@ -215,8 +216,10 @@ def run_drill(
     timer, outcome = PhaseTimer(), _Outcome()
     logger.info("restore drill of %s started", service)
 
+    demo_folder = None
     try:
-        params = _resolve_demo(parse_drill_parameters(raw))
+        params = parse_drill_parameters(raw)
+        params, demo_folder = _resolve_demo(params)
         timer = PhaseTimer()  # the drill starts once its inputs are ready
         _drill(params, timer, outcome)
         status, reason = _judge(outcome)
@@ -224,9 +227,14 @@ def run_drill(
         status, reason = RecordStatus.FAILED, str(exc)
     except OpskitError as exc:
         status, reason = RecordStatus.ERROR, str(exc)
+    except KeyboardInterrupt:
+        status, reason = RecordStatus.ABORTED, "interrupted before it finished"
     except Exception as exc:
         logger.exception("restore drill of %s broke", service)
         status, reason = RecordStatus.ERROR, f"unexpected {type(exc).__name__}: {exc}"
+    finally:
+        if demo_folder is not None:
+            shutil.rmtree(demo_folder, ignore_errors=True)
 
     record = _record(raw, timer, outcome, status, reason)
     logger.info(
@@ -242,16 +250,20 @@ def parse_drill_parameters(raw: dict[str, Any]) -> DrillParameters:
     except ValidationError as exc:
         name, message = first_problem(exc)
         value = raw.get(name)
+        advice = "pass it as in the notebook's parameters cell"
+        if isinstance(value, int | float) and "string" in message:
+            advice = "for text that looks like a number, use opskit run -r NAME VALUE"
         raise ParameterError(
             f"parameter {name}: {message.lower()}, got {value!r} "
-            f"({type(value).__name__}); pass it as in the notebook's parameters cell"
+            f"({type(value).__name__}); {advice}"
         ) from exc
 
 
-def _resolve_demo(params: DrillParameters) -> DrillParameters:
-    """Swap the ``demo`` backup store for a freshly made demo in a temporary folder."""
+def _resolve_demo(params: DrillParameters) -> tuple[DrillParameters, Path | None]:
+    """Swap the ``demo`` backup store for a freshly made demo in a temporary
+    folder, which the caller removes after the drill."""
     if params.backup_store != DEMO_STORE:
-        return params
+        return params, None
     if params.service != DEMO_STORE:
         raise ParameterError(
             f"backup_store: 'demo' drills the embedded sample database, not "
@@ -260,15 +272,15 @@ def _resolve_demo(params: DrillParameters) -> DrillParameters:
         )
     from opskit.demo import prepare_demo
 
-    folder = tempfile.mkdtemp(prefix="opskit-demo-")
-    atexit.register(shutil.rmtree, folder, True)
+    folder = Path(tempfile.mkdtemp(prefix="opskit-demo-"))
     demo = prepare_demo(folder)
-    return params.model_copy(
+    resolved = params.model_copy(
         update={
             "backup_store": str(demo.backup_store),
             "freshness_query": params.freshness_query or demo.freshness_query,
         }
     )
+    return resolved, folder
 
 
 def _drill(params: DrillParameters, timer: PhaseTimer, outcome: _Outcome) -> None:
@@ -357,11 +369,18 @@ def _measure(outcome: _Outcome, timer: PhaseTimer, downloads_bytes: int) -> None
         or outcome.manifest.newest_data_at
         or outcome.manifest.taken_at
     )
+    rpo = (timer.started_at - newest).total_seconds()
+    if rpo < -CLOCK_SKEW_SECONDS:
+        raise CheckFailed(
+            f"freshness: the newest data ({newest.isoformat()}) is after the drill "
+            f"started ({timer.started_at.isoformat()}); the freshness query or a "
+            "clock is wrong, so RPO cannot be measured"
+        )
     download = next(p for p in timer.phases if p.name == "download")
     passed = all(c.status is not CheckStatus.FAILED for c in outcome.validation.checks)
     outcome.measurements = {
         "rto_seconds": _seconds(timer.started_at, validated_at) if passed else None,
-        "rpo_seconds": _seconds(newest, timer.started_at),
+        "rpo_seconds": round(max(rpo, 0.0), 6),
         "bytes": downloads_bytes,
         "restored_bytes": outcome.validation.restored_bytes,
         "rows": sum(outcome.manifest.tables.values()),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol
 
 from opskit.backups.manifest import Component, Manifest
-from opskit.errors import InputError, suggest
+from opskit.errors import BackupRejected, InputError, suggest
 from opskit.records import Check, CheckStatus
 
 
@@ -159,7 +159,7 @@ def parse_data_time(value: object, query: str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC)
+        return _from_epoch(value, query)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
@@ -171,6 +171,34 @@ def parse_data_time(value: object, query: str) -> datetime:
         f"freshness_query: {query!r} returned {value!r}; it must return one "
         "timestamp (ISO 8601 text, epoch seconds or a timestamp column)"
     )
+
+
+def _from_epoch(value: float, query: str) -> datetime:
+    """Epoch seconds before 2000 are almost surely a count, not a time."""
+    try:
+        moment = datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise InputError(
+            f"freshness_query: {query!r} returned {value!r}, which is no time; it must "
+            "return the newest data time"
+        ) from exc
+    if moment.year < 2000:
+        raise InputError(
+            f"freshness_query: {query!r} returned {value!r}, which as epoch seconds is "
+            f"{moment:%Y-%m-%d}; it must return the newest data time, not a count"
+        )
+    return moment
+
+
+def require_components(manifest: Manifest, *keys: str) -> None:
+    """Refuse a manifest that lacks a component this engine needs."""
+    present = {component.key for component in manifest.components}
+    for key in keys:
+        if key not in present:
+            raise BackupRejected(
+                f"manifest of {manifest.backup_id}: no component {key!r} (it has "
+                f"{', '.join(sorted(present))}); the backup is damaged and is refused"
+            )
 
 
 def row_count_checks(

@@ -7,11 +7,19 @@ incomplete and never chosen.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from opskit.errors import BackupRejected, InputError, first_problem
 from opskit.storage import check_key
@@ -52,8 +60,8 @@ class Manifest(BaseModel):
     backup_id: str
     engine: str
     source: str
-    taken_at: datetime
-    newest_data_at: datetime | None = None
+    taken_at: AwareDatetime
+    newest_data_at: AwareDatetime | None = None
     components: list[Component] = Field(min_length=1)
     tables: dict[str, int] = Field(default_factory=dict)
     engine_info: dict[str, Any] = Field(default_factory=dict)
@@ -62,6 +70,14 @@ class Manifest(BaseModel):
     def size(self) -> int:
         """Total bytes of all components."""
         return sum(component.size for component in self.components)
+
+
+BACKUP_ID = re.compile(r"^\d{8}T\d{6}(\.\d{6})?Z-[0-9a-f]{6}$")
+
+
+def is_backup_id(name: str) -> bool:
+    """Whether ``name`` has the shape of a backup id (and so sorts by time)."""
+    return bool(BACKUP_ID.match(name))
 
 
 def new_backup_id(taken_at: datetime) -> str:

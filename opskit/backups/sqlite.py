@@ -11,6 +11,7 @@ import logging
 import shutil
 import sqlite3
 import tempfile
+import zlib
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -25,11 +26,12 @@ from opskit.backups.engine import (
     freshness_check,
     parse_data_time,
     register_engine,
+    require_components,
     row_count_checks,
     sql_checks,
 )
 from opskit.backups.manifest import Manifest
-from opskit.errors import InputError, UnsafeTargetError
+from opskit.errors import InputError, RestoreFailed, StorageError, UnsafeTargetError
 from opskit.records import Check, CheckStatus
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,11 @@ class SqliteEngine(Engine):
 
         with closing(_connect_readonly(copy, "backup copy")) as db:
             tables = _count_rows(db)
+            if not tables:
+                raise InputError(
+                    f"source {path}: the database holds no tables; check that this "
+                    "is the application's database file"
+                )
             query = request.freshness_query
             newest = _freshness(db, query) if query else None
             version = db.execute("select sqlite_version()").fetchone()[0]
@@ -97,19 +104,9 @@ class SqliteEngine(Engine):
             else scratch / f"{manifest.backup_id}.sqlite"
         )
 
-        source = Path(manifest.source)
-        if target == source or (
-            source.exists() and target.exists() and target.samefile(source)
-        ):
-            raise UnsafeTargetError(
-                f"scratch: {target} is the source database of this backup; "
-                "choose a scratch location elsewhere"
-            )
-        if target.exists():
-            raise UnsafeTargetError(
-                f"scratch: {target} already exists and a drill never overwrites a "
-                "file; choose an empty scratch location"
-            )
+        _refuse_unsafe(scratch, target, Path(manifest.source))
+        if self._made_scratch is None:
+            self._made_scratch = _first_missing(target.parent)
         return str(target)
 
     def restore(
@@ -120,22 +117,37 @@ class SqliteEngine(Engine):
         options: RestoreOptions,
     ) -> None:
         """Decompress the backup into ``target``, a new file."""
+        require_components(manifest, COMPONENT)
         path = Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with gzip.open(files[COMPONENT], "rb") as packed, path.open("xb") as out:
                 shutil.copyfileobj(packed, out, 1024 * 1024)
-        except (OSError, EOFError) as exc:
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             path.unlink(missing_ok=True)
-            raise InputError(
+            raise RestoreFailed(
                 f"{COMPONENT}: cannot decompress ({exc}); the backup is damaged"
+            ) from exc
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise StorageError(
+                f"scratch: cannot write {path} ({exc.strerror}); free some space or "
+                "choose another scratch location"
             ) from exc
 
     def validate(
         self, manifest: Manifest, target: str, options: RestoreOptions
     ) -> Validation:
         """Check integrity, compare row counts, run freshness and SQL checks."""
-        with closing(_connect_readonly(Path(target), "restored copy")) as db:
+        try:
+            db = _connect_readonly(Path(target), "restored copy")
+        except InputError as exc:
+            unreadable = Check(
+                name="integrity_check", status=CheckStatus.FAILED, expected="ok",
+                actual="not a SQLite database", detail=str(exc),
+            )  # fmt: skip
+            return Validation(checks=[unreadable])
+        with closing(db):
             checks = [_integrity(db)]
             intact = checks[0].status is CheckStatus.PASSED
             checks += row_count_checks(
@@ -153,11 +165,50 @@ class SqliteEngine(Engine):
         )
 
     def discard(self, target: str) -> None:
-        """Delete the restored file, its journals, and a scratch folder we made."""
+        """Delete the restored file, its journals, and the folders the drill made."""
         for suffix in ("", "-wal", "-shm", "-journal") if target else ():
             Path(target + suffix).unlink(missing_ok=True)
         if self._made_scratch is not None:
             shutil.rmtree(self._made_scratch, ignore_errors=True)
+
+
+def _refuse_unsafe(scratch: Path, target: Path, source: Path) -> None:
+    """Refuse the source, the files SQLite keeps beside it, and existing files."""
+    beside = {
+        source.with_name(source.name + end) for end in ("-journal", "-wal", "-shm")
+    }
+    if target == source or (
+        source.exists() and target.exists() and target.samefile(source)
+    ):
+        raise UnsafeTargetError(
+            f"scratch: {target} is the source database of this backup; "
+            "choose a scratch location elsewhere"
+        )
+    if scratch in beside or target in beside:
+        raise UnsafeTargetError(
+            f"scratch: {scratch} is a name SQLite uses beside the source database; "
+            "choose a scratch location elsewhere"
+        )
+    if scratch.exists() and not scratch.is_dir() and scratch != target:
+        raise UnsafeTargetError(
+            f"scratch: {scratch} is a file, not a folder; give a folder or a new "
+            ".sqlite file name"
+        )
+    if target.exists():
+        raise UnsafeTargetError(
+            f"scratch: {target} already exists and a drill never overwrites a "
+            "file; choose an empty scratch location"
+        )
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder on the way to ``folder`` that does not exist yet."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
 
 
 def _connect_readonly(path: Path, what: str) -> sqlite3.Connection:

@@ -19,6 +19,7 @@ from opskit.backups.manifest import (
     MANIFEST_FILE,
     Component,
     Manifest,
+    is_backup_id,
     new_backup_id,
     parse_manifest,
 )
@@ -71,12 +72,17 @@ class BackupStore:
             ) from exc
 
     def backup_ids(self) -> list[str]:
-        """Return the ids of complete backups (those with a manifest), oldest first."""
+        """Return the ids of complete backups (those with a manifest), oldest first.
+
+        Folders not named like a backup id (copies made by hand) are ignored.
+        """
         suffix = f"/{MANIFEST_FILE}"
         return sorted(
             info.key[: -len(suffix)]
             for info in self.storage.list()
-            if info.key.endswith(suffix) and info.key.count("/") == 1
+            if info.key.endswith(suffix)
+            and info.key.count("/") == 1
+            and is_backup_id(info.key[: -len(suffix)])
         )
 
     def find(self, backup_id: str = LATEST) -> Manifest:

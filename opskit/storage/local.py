@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from opskit.errors import NotFoundError, StorageError
+from opskit.errors import InputError, NotFoundError, StorageError
 from opskit.storage.interface import (
     CHUNK_BYTES,
     HashingReader,
@@ -34,8 +34,18 @@ class LocalStorage(Storage):
     def __init__(self, root: str | Path, *, create: bool = False) -> None:
         self.root = Path(root).expanduser()
         self.location = str(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(
+                f"{self.location}: is a file, not a store folder; give a folder path"
+            )
         if create:
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"{self.location}: cannot create the store folder "
+                    f"({exc.strerror}); choose a writable location"
+                ) from exc
         if not self.root.is_dir():
             raise NotFoundError(
                 f"{self.location}: store folder does not exist; "

@@ -85,7 +85,7 @@ def test_a_missed_target_fails_the_drill(
     demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiers = tmp_path / "tiers.yaml"
-    tiers.write_text("instant: {rto: 0, rpo: 0}\n")
+    tiers.write_text("instant: {rto: 0.000001, rpo: 0.000001}\n")
     monkeypatch.setenv("OPSKIT_TIERS", str(tiers))
 
     result = drill(demo, tier="instant")
