@@ -17,6 +17,7 @@ from pathlib import Path
 
 from opskit.backups.manifest import Manifest
 from opskit.backups.store import create_backup
+from opskit.errors import InputError
 from opskit.phases import utc_now
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,13 @@ def prepare_demo(workdir: str | Path) -> Demo:
     >>> demo.backup_store
     """
     folder = Path(workdir).expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"workdir {folder}: cannot be used as a folder ({exc.strerror}); "
+            "choose another --workdir"
+        ) from exc
     database = folder / "shop.sqlite"
     if database.exists():
         simulate_writes(database)

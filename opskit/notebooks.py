@@ -12,7 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nbformat
 import papermill
@@ -20,7 +20,13 @@ from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 from traitlets.config import Config
 
-from opskit.errors import NotebookError, NotFoundError, ParameterError, suggest
+from opskit.errors import (
+    InputError,
+    NotebookError,
+    NotFoundError,
+    ParameterError,
+    suggest,
+)
 from opskit.phases import PhaseTimer, utc_now
 from opskit.records import (
     DRAFT_ENV,
@@ -37,7 +43,7 @@ from opskit.records import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CELL_TIMEOUT = 600.0
+DEFAULT_CELL_TIMEOUT = 600
 KERNEL = "python3"
 _FAILURE_NAMES = ("DrillFailed", "DrillError")
 
@@ -84,7 +90,12 @@ def find_notebook(name: str) -> Path:
 
 def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
     """Return the parameters declared in the notebook's ``parameters`` cell."""
-    found = papermill.inspect_notebook(str(path))
+    try:
+        found = papermill.inspect_notebook(str(path))
+    except (ValueError, OSError, nbformat.ValidationError) as exc:
+        raise InputError(
+            f"notebook {path}: not a readable notebook ({exc}); give an .ipynb file"
+        ) from exc
     return {str(name): dict(info) for name, info in found.items()}
 
 
@@ -93,9 +104,10 @@ def check_parameters(path: Path, parameters: dict[str, Any]) -> None:
     declared = declared_parameters(path)
     for name in parameters:
         if name not in declared:
+            takes = ", ".join(declared) or "none (it has no cell tagged parameters)"
             raise ParameterError(
                 f"parameter {name}: {path.name} has no such parameter"
-                f"{suggest(name, declared)}; it takes {', '.join(declared)}"
+                f"{suggest(name, declared)}; the parameters it takes: {takes}"
             )
 
 
@@ -104,7 +116,7 @@ def run_notebook(
     parameters: dict[str, Any],
     *,
     record_store: str | None = None,
-    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     progress: bool = False,
 ) -> RunOutcome:
     """Execute ``notebook`` with papermill and file it with its record.
@@ -139,9 +151,9 @@ def _execute(
     path: Path,
     staging: Path,
     parameters: dict[str, Any],
-    cell_timeout: float,
+    cell_timeout: int,
     progress: bool,
-) -> PapermillExecutionError | Exception | None:
+) -> BaseException | None:
     env = {
         DRAFT_ENV: str(staging / "record.json"),
         STARTED_BY_ENV: f"{started_by()} via opskit run",
@@ -161,6 +173,9 @@ def _execute(
             config=kernel_config(),
         )
     except PapermillExecutionError as exc:
+        return cast(BaseException, exc)
+    except KeyboardInterrupt as exc:
+        logger.warning("run of %s interrupted", path.name)
         return exc
     except Exception as exc:
         logger.warning("notebook %s did not run: %s", path.name, exc)
@@ -179,8 +194,9 @@ def _final_record(
     staging: Path,
     parameters: dict[str, Any],
     timer: PhaseTimer,
-    failure: Exception | None,
+    failure: BaseException | None,
 ) -> Record:
+    status = _status_of(failure)
     draft = staging / "record.json"
     if draft.exists():
         record = parse_record(draft.read_bytes(), f"record handed over by {path.name}")
@@ -188,7 +204,7 @@ def _final_record(
             return record
         return record.model_copy(
             update={
-                "status": RecordStatus.ERROR,
+                "status": status,
                 "reason": f"{_describe(failure)} (after the run had ended "
                 f"{record.status.value})",
             }
@@ -200,7 +216,7 @@ def _final_record(
         started_by=started_by(),
         started_at=timer.started_at,
         ended_at=utc_now(),
-        status=RecordStatus.ERROR,
+        status=status,
         reason=_describe(failure)
         if failure
         else f"{path.name} handed over no record; it must call file_record",
@@ -209,8 +225,17 @@ def _final_record(
     )
 
 
-def _is_verdict(failure: Exception, record: Record) -> bool:
-    """A run that raised only to report its own failed status keeps that status."""
+def _status_of(failure: BaseException | None) -> RecordStatus:
+    if isinstance(failure, KeyboardInterrupt) or (
+        isinstance(failure, PapermillExecutionError)
+        and failure.ename == "KeyboardInterrupt"
+    ):
+        return RecordStatus.ABORTED
+    return RecordStatus.ERROR
+
+
+def _is_verdict(failure: BaseException, record: Record) -> bool:
+    """A run that raised only to report its own outcome keeps that outcome."""
     return (
         isinstance(failure, PapermillExecutionError)
         and failure.ename in _FAILURE_NAMES
@@ -218,7 +243,9 @@ def _is_verdict(failure: Exception, record: Record) -> bool:
     )
 
 
-def _describe(failure: Exception) -> str:
+def _describe(failure: BaseException) -> str:
+    if isinstance(failure, KeyboardInterrupt):
+        return "interrupted (Ctrl-C or SIGTERM) before the notebook finished"
     if isinstance(failure, PapermillExecutionError):
         return f"cell {failure.exec_count} raised {failure.ename}: {failure.evalue}"
     if (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -26,7 +27,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opskit import __version__
-from opskit.errors import NotFoundError, RecordError, first_problem
+from opskit.errors import (
+    NotFoundError,
+    OpskitError,
+    ParameterError,
+    RecordError,
+    first_problem,
+)
 from opskit.phases import Phase
 from opskit.storage import ObjectExists, Storage, open_storage
 from opskit.targets import TargetResult
@@ -40,6 +47,11 @@ DRAFT_ENV = "OPSKIT_RECORD_DRAFT"
 STARTED_BY_ENV = "OPSKIT_STARTED_BY"
 DEFAULT_STORE = "records"
 MASK = "***"
+_RECORD_KEY = re.compile(r"^[^/]+/\d{4}/\d{2}/\d{2}/[^/]+/record\.json$")
+_EDITED = (
+    "changed since it was filed (its digest no longer matches); the record "
+    "cannot be trusted"
+)
 
 _SENSITIVE_NAME = re.compile(
     r"pass(word|wd)?|secret|token|api[_-]?key|credential|private|auth", re.I
@@ -149,6 +161,17 @@ class Record(BaseModel):
     artifacts: list[Artifact] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
     environment: Environment
+    digest: str = ""
+
+    def compute_digest(self) -> str:
+        """The sha256 of this record's canonical JSON, ``digest`` left empty.
+
+        Stored in ``digest`` when the record is filed, it shows whether
+        ``record.json`` was edited afterwards.
+        """
+        body = self.model_copy(update={"digest": ""}).model_dump(mode="json")
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def folder(self) -> str:
         """Return this record's folder key, e.g. ``restore-drill/2026/12/03/...``."""
@@ -256,15 +279,26 @@ class RecordStore:
         if self.storage.exists(f"{folder}/{RECORD_FILE}"):
             raise RecordError(f"{self.storage.describe(folder)}: record exists already")
 
-        artifacts = []
-        for name, path in sorted((files or {}).items()):
-            self._put(f"{folder}/{name}", path)
-            artifacts.append(
-                Artifact(path=name, sha256=sha256_file(path), bytes=path.stat().st_size)
-            )
-
-        final = record.model_copy(update={"artifacts": artifacts})
-        self._put_record(folder, final)
+        artifacts: list[Artifact] = []
+        try:
+            for name, path in sorted((files or {}).items()):
+                self._put(f"{folder}/{name}", path)
+                artifacts.append(
+                    Artifact(
+                        path=name, sha256=sha256_file(path), bytes=path.stat().st_size
+                    )
+                )
+            final = record.model_copy(update={"artifacts": artifacts})
+            final = final.model_copy(update={"digest": final.compute_digest()})
+            self._put_record(folder, final)
+        except OpskitError as exc:
+            for artifact in artifacts:
+                self.storage.delete(f"{folder}/{artifact.path}")
+            raise RecordError(
+                f"{exc}; the run ended {record.status.value}"
+                f"{': ' + record.reason if record.reason else ''}, but no record was "
+                "filed, so fix the record store and run again"
+            ) from exc
         location = self.storage.describe(folder)
         logger.info(
             "record %s %s saved at %s", final.kind, final.status.value, location
@@ -294,8 +328,9 @@ class RecordStore:
         return sorted(found, key=lambda s: s.record.started_at)
 
     def load(self, ref: str) -> StoredRecord:
-        """Load a record by folder key, full id or a unique id prefix."""
-        key = ref.strip("/")
+        """Load a record by folder key (also as printed with the store in front),
+        full id or a unique id prefix."""
+        key = self._key_of(ref)
         if self.storage.exists(f"{key}/{RECORD_FILE}"):
             return StoredRecord(key=key, record=self._read(key))
 
@@ -318,13 +353,25 @@ class RecordStore:
             f"record {ref!r}: matches {len(stored)} records; give more of the id"
         )
 
+    def _key_of(self, ref: str) -> str:
+        key = ref.strip().strip("/")
+        location = self.storage.location.strip("/")
+        if location and key.startswith(location + "/"):
+            key = key[len(location) + 1 :]
+        if not key or any(part in ("", ".", "..") for part in key.split("/")):
+            raise ParameterError(
+                f"record {ref!r}: give a record folder (as printed by opskit run) "
+                "or an id as shown by `opskit records list`"
+            )
+        return key
+
     def verify(self, ref: str) -> list[str]:
         """Check a record's files against their recorded sha256.
 
         Returns the problems found; an empty list means the folder is exactly
         as it was filed.
         """
-        key = ref.strip("/")
+        key = self._key_of(ref)
         if not self.storage.exists(f"{key}/{RECORD_FILE}"):
             key = self.load(ref).key
         return verify_folder(self.storage, key)
@@ -347,14 +394,15 @@ class RecordStore:
         return [
             info.key[: -len(RECORD_FILE) - 1]
             for info in self.storage.list(prefix)
-            if info.key.endswith(f"/{RECORD_FILE}") and info.key.count("/") == 5
+            if _RECORD_KEY.match(info.key)
         ]
 
     def _read(self, key: str) -> Record:
-        return parse_record(
-            self.storage.read_bytes(f"{key}/{RECORD_FILE}"),
-            self.storage.describe(f"{key}/{RECORD_FILE}"),
-        )
+        where = self.storage.describe(f"{key}/{RECORD_FILE}")
+        record = parse_record(self.storage.read_bytes(f"{key}/{RECORD_FILE}"), where)
+        if record.digest != record.compute_digest():
+            raise RecordError(f"{where}: {_EDITED}")
+        return record
 
     def _try_load(self, key: str) -> StoredRecord | None:
         try:
@@ -384,10 +432,16 @@ def verify_folder(storage: Storage, key: str) -> list[str]:
             storage.read_bytes(f"{prefix}{RECORD_FILE}"),
             storage.describe(f"{prefix}{RECORD_FILE}"),
         )
-    except (RecordError, NotFoundError) as exc:
+    except NotFoundError:
+        return [f"{RECORD_FILE}: missing; this folder holds no filed record"]
+    except RecordError as exc:
         return [str(exc)]
 
-    problems = []
+    problems = (
+        []
+        if record.digest == record.compute_digest()
+        else [f"{RECORD_FILE}: {_EDITED}"]
+    )
     listed = {a.path: a for a in record.artifacts}
     present = {info.key[len(prefix) :]: info for info in storage.list(prefix)}
     for path, artifact in sorted(listed.items()):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +12,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from opskit.cli import main
 from opskit.demo import Demo, prepare_demo
+from tests.helpers import Invoke, Outcome
 from tests.servers import MotoServer, PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +25,34 @@ FIXTURE_NOTEBOOKS = ROOT / "tests" / "fixtures" / "notebooks"
 def demo(tmp_path: Path) -> Demo:
     """A fresh demo shop database with one backup of it."""
     return prepare_demo(tmp_path / "demo")
+
+
+@pytest.fixture
+def opskit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Invoke]:
+    """Run ``opskit ARGS...`` as the console script does; return its outcome."""
+    monkeypatch.setenv("COLUMNS", "1000")  # keep rich from wrapping messages
+    package = logging.getLogger("opskit")
+    monkeypatch.setattr(package, "handlers", list(package.handlers))
+    level = package.level
+    sigterm = signal.getsignal(signal.SIGTERM)
+
+    def invoke(*args: str) -> Outcome:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["opskit", *args])
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+        else:
+            code = 0
+        captured = capsys.readouterr()
+        return Outcome(int(code or 0), captured.out, captured.err)
+
+    yield invoke
+    package.setLevel(level)
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 @pytest.fixture

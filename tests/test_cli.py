@@ -11,33 +11,22 @@ database is byte-for-byte unchanged and that exactly one record was filed.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from opskit.backups.drill import run_drill
-from opskit.cli import main
 from opskit.demo import Demo
 from opskit.records import Record, RecordStatus, RecordStore
-from tests.helpers import sha256_of
+from tests.helpers import Invoke, Outcome, sha256_of
 
 OPSKIT_SCRIPT = Path(sys.executable).with_name("opskit")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one ``opskit`` command left: its exit code, stdout and stderr."""
-
-    code: int
-    stdout: str
-    stderr: str
 
 
 @dataclass(frozen=True)
@@ -49,34 +38,7 @@ class Drill:
     folder: Path
 
 
-Invoke = Callable[..., Outcome]
 RunDrill = Callable[..., Drill]
-
-
-@pytest.fixture
-def opskit(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Invoke]:
-    """Run ``opskit ARGS...`` as the console script does; return its outcome."""
-    monkeypatch.setenv("COLUMNS", "1000")  # keep rich from wrapping messages
-    package = logging.getLogger("opskit")
-    monkeypatch.setattr(package, "handlers", list(package.handlers))
-    level = package.level
-
-    def invoke(*args: str) -> Outcome:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["opskit", *args])
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code
-        else:
-            code = 0
-        captured = capsys.readouterr()
-        return Outcome(int(code or 0), captured.out, captured.err)
-
-    yield invoke
-    package.setLevel(level)
 
 
 @pytest.fixture

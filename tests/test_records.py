@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from opskit.errors import NotFoundError, RecordError
+from opskit.errors import NotFoundError, ParameterError, RecordError
 from opskit.records import (
     DRAFT_ENV,
     Record,
@@ -124,9 +124,11 @@ def test_records_load_by_folder_id_or_id_prefix(record_store: Path) -> None:
     record = make_record()
     store.save(record)
 
-    assert store.load(record.id).record == record
-    assert store.load(record.id[:10]).record == record
-    assert store.load(record.folder()).record == record
+    filed = record.model_copy(update={"digest": record.compute_digest()})
+    assert store.load(record.id).record == filed
+    assert store.load(record.id[:10]).record == filed
+    assert store.load(record.folder()).record == filed
+    assert store.load(f"{record_store}/{record.folder()}/").record == filed
     with pytest.raises(NotFoundError, match="record 'ffff': not in"):
         store.load("ffff")
 
@@ -212,3 +214,55 @@ def test_under_the_runner_a_record_is_handed_over_not_filed(
     assert location == f"{record_store}/{record.folder()}"
     assert Record.model_validate_json(draft.read_text()) == record
     assert list(record_store.iterdir()) == []
+
+
+def test_an_edited_record_json_is_caught(record_store: Path) -> None:
+    store = RecordStore.open(record_store)
+    record = make_record(status=RecordStatus.FAILED, reason="RTO missed")
+    folder = Path(store.save(record))
+    document = json.loads((folder / "record.json").read_text())
+    document.update(status="passed", reason="")
+    (folder / "record.json").write_text(json.dumps(document))
+
+    problems = store.verify(record.folder())
+
+    assert problems == [
+        "record.json: changed since it was filed (its digest no longer matches); "
+        "the record cannot be trusted"
+    ]
+    assert store.find(status="passed") == []
+
+
+def test_a_record_that_cannot_be_written_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    store = RecordStore.open(tmp_path / "records", create=True)
+    record = make_record(status=RecordStatus.FAILED, reason="RPO missed")
+    (tmp_path / "notebook.ipynb").write_text("{}")
+    # A folder where record.json should go makes the last write fail.
+    (tmp_path / "records" / record.folder() / "record.json").mkdir(parents=True)
+
+    with pytest.raises(RecordError, match="the run ended failed: RPO missed"):
+        store.save(record, {"notebook.ipynb": tmp_path / "notebook.ipynb"})
+
+    assert not (tmp_path / "records" / record.folder() / "notebook.ipynb").exists()
+
+
+@pytest.mark.parametrize("ref", ["", "/", "..", "a/../b"])
+def test_a_meaningless_reference_says_what_to_give(
+    record_store: Path, ref: str
+) -> None:
+    with pytest.raises(ParameterError, match="give a record folder"):
+        RecordStore.open(record_store).load(ref)
+
+
+def test_stray_folders_are_not_records(record_store: Path) -> None:
+    store = RecordStore.open(record_store)
+    store.save(make_record())
+    stray = record_store / "restore-drill" / "xxxx" / "yy" / "zz" / "foo"
+    stray.mkdir(parents=True)
+    (stray / "record.json").write_text("{}")
+
+    found = store.find(since=T0 - timedelta(days=1))
+
+    assert [s.record.name for s in found] == ["Orders API"]

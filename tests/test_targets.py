@@ -79,7 +79,10 @@ def test_tiers_come_from_the_environment(
     ("content", "message"),
     [
         ("gold: {rto: 1h}\n", "tier 'gold' needs exactly rto and rpo"),
-        ("gold: {rto: 1h, rpo: 1m, rtoo: 5}\n", "tier 'gold' needs exactly rto and rpo"),
+        (
+            "gold: {rto: 1h, rpo: 1m, rtoo: 5}\n",
+            "tier 'gold' needs exactly rto and rpo",
+        ),
         ("gold: {rto: -10, rpo: 5}\n", "must be a duration above zero"),
         ("gold: {rto: 0, rpo: 5}\n", "must be a duration above zero"),
         ("gold: {rto: .nan, rpo: .inf}\n", "must be a duration above zero"),

@@ -9,6 +9,7 @@ either complete or visibly incomplete.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,6 +203,7 @@ def create_backup(
 
     >>> create_backup("app.db", "backups", freshness_query=FRESHNESS_SQL)
     """
+    made_store = "://" not in str(store) and not Path(store).expanduser().exists()
     backups = BackupStore.open(store, create=True)
     chosen = get_engine(engine)
     started = utc_now()
@@ -226,6 +228,8 @@ def create_backup(
         )
     except BaseException:
         sink.remove_all()
+        if made_store:
+            shutil.rmtree(Path(store).expanduser(), ignore_errors=True)
         raise
     logger.info(
         "backup %s of %s written to %s",

@@ -6,6 +6,7 @@ Exit codes: 0 passed, 1 a target or check missed, 2 bad input or a broken run.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -26,8 +27,11 @@ EXIT_CODES = {
     RecordStatus.ABORTED: 2,
 }
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# Markup off: names and messages come from users and must print as they are.
+out = Console(highlight=False, markup=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False)
+if not out.is_terminal:
+    out.width = 240  # piped output: keep table rows whole for scripts
 
 store_option = click.option(
     "--record-store",
@@ -43,7 +47,7 @@ store_option = click.option(
 
 timeout_option = click.option(
     "--cell-timeout",
-    type=float,
+    type=click.IntRange(min=1),
     default=DEFAULT_CELL_TIMEOUT,
     show_default=True,
     help="Seconds each notebook cell may run.",
@@ -89,7 +93,7 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--tier", default="standard", show_default=True, help="Recovery tier.")
 @store_option
 @timeout_option
-def demo(workdir: str, tier: str, store: str, cell_timeout: float) -> None:
+def demo(workdir: str, tier: str, store: str, cell_timeout: int) -> None:
     """Make a demo shop database, back it up, and run a restore drill on it."""
     from opskit.demo import SERVICE, prepare_demo
 
@@ -142,7 +146,7 @@ def run(
     parameters: tuple[tuple[str, str], ...],
     raw_parameters: tuple[tuple[str, str], ...],
     store: str,
-    cell_timeout: float,
+    cell_timeout: int,
 ) -> None:
     """Run NOTEBOOK (a name such as restore_drill, or a path) and file its record."""
     values = {name: parse_value(value) for name, value in parameters}
@@ -223,7 +227,11 @@ def _print_summary(record: Record, location: str) -> None:
 
 
 def main() -> None:
-    """Entry point: run the CLI and turn opskit errors into exit codes."""
+    """Entry point: run the CLI and turn opskit errors into exit codes.
+
+    SIGTERM is handled like Ctrl-C, so a stopped run still files its record.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -234,6 +242,20 @@ def main() -> None:
     except click.exceptions.Abort:
         err.print("aborted")
         sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("opskit: interrupted")
+        sys.exit(2)
     except OpskitError as exc:
-        err.print(f"opskit: error: {exc}", markup=False)
+        err.print(f"opskit: error: {exc}")
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        err.print(
+            f"opskit: internal error: {type(exc).__name__}: {exc}; run again with "
+            "-vv to see where, and report it"
+        )
+        sys.exit(2)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

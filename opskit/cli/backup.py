@@ -97,7 +97,7 @@ def list_command(store: str) -> None:
         )  # fmt: skip
     out.print(table)
     for problem in problems:
-        err.print(f"[red]unreadable[/red] {problem.backup_id}: {problem.reason}")
+        err.print(f"unreadable {problem.backup_id}: {problem.reason}", style="red")
     err.print(f"{len(manifests)} backup(s) in {store}")
 
 
@@ -119,9 +119,9 @@ def verify_command(backup_ids: tuple[str, ...], store: str) -> None:
                 backups.check(backups.find(backup_id))
         except OpskitError as exc:
             failures += 1
-            out.print(f"[red]✗[/red] {backup_id}: {exc}")
+            out.print(f"✗ {backup_id}: {exc}", style="red")
         else:
-            out.print(f"[green]✓[/green] {backup_id}")
+            out.print(f"✓ {backup_id}")
     err.print(f"{len(ids) - failures} of {len(ids)} backup(s) verified in {store}")
     if failures:
         sys.exit(1)
@@ -158,7 +158,7 @@ def prune_command(
 
     table = Table("backup id", "taken (UTC)", "decision", "why")
     for d in plan.decisions:
-        verdict = "keep" if d.keep else "[red]prune[/red]"
+        verdict = "keep" if d.keep else "prune"
         table.add_row(
             d.backup_id, f"{d.taken_at:%Y-%m-%d %H:%M}", verdict, "; ".join(d.reasons)
         )

@@ -77,15 +77,14 @@ def verify_record(ref: str, store: str) -> None:
 
     REF is a record folder path, a folder key in the store, or an id.
     """
-
-    if (Path(ref) / "record.json").is_file():
+    if Path(ref).is_dir():
         problems, where = verify_folder(LocalStorage(ref), ""), ref
     else:
         record_store = RecordStore.open(store)
         key = record_store.load(ref).key
         problems, where = record_store.verify(key), record_store.storage.describe(key)
     for problem in problems:
-        out.print(f"[red]✗[/red] {problem}")
+        out.print(f"✗ {problem}", style="red")
     if problems:
         err.print(f"{where}: {len(problems)} problem(s); the record cannot be trusted")
         sys.exit(1)

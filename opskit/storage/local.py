@@ -87,7 +87,13 @@ class LocalStorage(Storage):
         return reader.written()
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Folders exist only to hold keys: remove those left empty.
+        for folder in path.parents:
+            if folder == self.root or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
     def _write(
         self, key: str, source: BinaryIO | HashingReader, overwrite: bool
