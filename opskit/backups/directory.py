@@ -28,7 +28,9 @@ from opskit.backups.engine import (
     Engine,
     RestoreOptions,
     Validation,
+    first_missing_folder,
     register_engine,
+    require_components,
 )
 from opskit.backups.manifest import Manifest
 from opskit.errors import BackupRejected, InputError, UnsafeTargetError
@@ -113,6 +115,8 @@ class DirectoryEngine(Engine):
             raise UnsafeTargetError(
                 f"scratch: {target} already exists; choose an empty scratch location"
             )
+        if self._made_scratch is None:
+            self._made_scratch = first_missing_folder(scratch)
         return str(target)
 
     def restore(
@@ -123,6 +127,7 @@ class DirectoryEngine(Engine):
         options: RestoreOptions,
     ) -> None:
         """Check every member, then extract into ``target``."""
+        require_components(manifest, ARCHIVE, INDEX)
         self._index = _read_index(files[INDEX])
         root = Path(target)
         with tarfile.open(files[ARCHIVE], "r:gz") as tar:

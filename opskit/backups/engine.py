@@ -190,6 +190,17 @@ def _from_epoch(value: float, query: str) -> datetime:
     return moment
 
 
+def first_missing_folder(folder: Path) -> Path | None:
+    """The outermost folder on the way to ``folder`` that does not exist yet,
+    so a drill can remove exactly the folders it made."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
 def require_components(manifest: Manifest, *keys: str) -> None:
     """Refuse a manifest that lacks a component this engine needs."""
     present = {component.key for component in manifest.components}

@@ -35,6 +35,7 @@ from opskit.backups.engine import (
     freshness_check,
     parse_data_time,
     register_engine,
+    require_components,
     row_count_checks,
     sql_checks,
 )
@@ -126,6 +127,7 @@ class PostgresEngine(Engine):
         options: RestoreOptions,
     ) -> None:
         """Run ``pg_restore -j N`` on the downloaded dump."""
+        require_components(manifest, COMPONENT)
         command = [*_restore_command(target), "--jobs", str(options.jobs)]
         _run_restore([*command, str(files[COMPONENT])], target, stdin=None)
 
@@ -137,6 +139,7 @@ class PostgresEngine(Engine):
         self, manifest: Manifest, stream: BinaryIO, target: str, options: RestoreOptions
     ) -> None:
         """Feed the dump to ``pg_restore`` as it downloads."""
+        require_components(manifest, COMPONENT)
         _run_restore(_restore_command(target), target, stdin=stream)
 
     def validate(

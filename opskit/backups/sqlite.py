@@ -23,6 +23,7 @@ from opskit.backups.engine import (
     Engine,
     RestoreOptions,
     Validation,
+    first_missing_folder,
     freshness_check,
     parse_data_time,
     register_engine,
@@ -106,7 +107,7 @@ class SqliteEngine(Engine):
 
         _refuse_unsafe(scratch, target, Path(manifest.source))
         if self._made_scratch is None:
-            self._made_scratch = _first_missing(target.parent)
+            self._made_scratch = first_missing_folder(target.parent)
         return str(target)
 
     def restore(
@@ -199,16 +200,6 @@ def _refuse_unsafe(scratch: Path, target: Path, source: Path) -> None:
             f"scratch: {target} already exists and a drill never overwrites a "
             "file; choose an empty scratch location"
         )
-
-
-def _first_missing(folder: Path) -> Path | None:
-    """The outermost folder on the way to ``folder`` that does not exist yet."""
-    missing = None
-    for candidate in (folder, *folder.parents):
-        if candidate.exists():
-            break
-        missing = candidate
-    return missing
 
 
 def _connect_readonly(path: Path, what: str) -> sqlite3.Connection:

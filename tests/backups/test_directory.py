@@ -159,3 +159,16 @@ def test_a_changed_file_fails_the_hash_check(uploads: Path, tmp_path: Path) -> N
 def test_a_source_that_is_not_a_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a folder"):
         create_backup(str(tmp_path / "missing"), tmp_path / "b", engine="directory")
+
+
+def test_folders_the_drill_made_are_removed(uploads: Path, tmp_path: Path) -> None:
+    backup_of(uploads, tmp_path / "b")
+
+    result = run_drill(
+        service="uploads",
+        backup_store=str(tmp_path / "b"),
+        scratch=str(tmp_path / "new" / "deeper"),
+    )
+
+    assert result.status is RecordStatus.PASSED, result.record.reason
+    assert not (tmp_path / "new").exists()

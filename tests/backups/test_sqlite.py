@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from contextlib import closing
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from opskit.backups.drill import run_drill
 from opskit.backups.engine import RestoreOptions, parse_data_time
 from opskit.backups.sqlite import SqliteEngine
 from opskit.backups.store import BackupStore, create_backup
@@ -192,3 +194,16 @@ def test_sql_checks_compare_with_expected_values(demo: Demo, tmp_path: Path) -> 
         400,
     )
     assert "no such table: nowhere" in by_name["sql:broken sql"].detail
+
+
+def test_a_renamed_component_is_refused(demo: Demo, tmp_path: Path) -> None:
+    folder = demo.backup_store / demo.manifest.backup_id
+    (folder / "database.sqlite.gz").rename(folder / "db.gz")
+    document = json.loads((folder / "manifest.json").read_text())
+    document["components"][0]["key"] = "db.gz"
+    (folder / "manifest.json").write_text(json.dumps(document))
+
+    result = run_drill(service="shop", backup_store=str(demo.backup_store))
+
+    assert result.status.value == "failed"
+    assert "no component 'database.sqlite.gz'" in result.record.reason
