@@ -329,3 +329,30 @@ def test_a_raw_parameter_stays_text(
     (stored,) = RecordStore.open(record_store).find()
     assert stored.record.name == "2024"
     assert stored.record.parameters["service"] == "2024"
+
+
+@pytest.mark.slow
+def test_yaml_parameters_carry_sql_checks(
+    opskit: Invoke, demo: Demo, record_store: Path
+) -> None:
+    checks = (
+        '{sql_checks: {orders: {sql: "select count(*) from orders", expected: 2500}}}'
+    )
+
+    done = opskit(
+        "run", "restore_drill", "--record-store", str(record_store),
+        "-p", "service", "shop", "-p", "backup_store", str(demo.backup_store),
+        "-y", checks,
+    )  # fmt: skip
+
+    assert done.code == 0, done.stderr
+    (stored,) = RecordStore.open(record_store).find()
+    check = next(c for c in stored.record.checks if c.name == "sql:orders")
+    assert (check.status.value, check.actual) == ("passed", 2500)
+
+
+def test_yaml_parameters_that_are_not_a_mapping_are_refused(opskit: Invoke) -> None:
+    done = opskit("run", "restore_drill", "-y", "[1, 2]")
+
+    assert done.code == 2
+    assert "expected a mapping" in done.stderr

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import click
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -139,18 +140,30 @@ def demo(workdir: str, tier: str, store: str, cell_timeout: int) -> None:
     metavar="NAME VALUE",
     help="A notebook parameter passed as text, never converted.",
 )
+@click.option(
+    "-y",
+    "--yaml",
+    "yaml_parameters",
+    multiple=True,
+    metavar="YAML",
+    help='Parameters as a YAML mapping, e.g. \'{sql_checks: {n: {sql: "...", '
+    "expected: 1}}}'.",
+)
 @store_option
 @timeout_option
 def run(
     notebook: str,
     parameters: tuple[tuple[str, str], ...],
     raw_parameters: tuple[tuple[str, str], ...],
+    yaml_parameters: tuple[str, ...],
     store: str,
     cell_timeout: int,
 ) -> None:
     """Run NOTEBOOK (a name such as restore_drill, or a path) and file its record."""
     values = {name: parse_value(value) for name, value in parameters}
     values |= dict(raw_parameters)
+    for text in yaml_parameters:
+        values |= parse_yaml_parameters(text)
     if "record_store" in values:
         raise ParameterError(
             "parameter record_store: give it as --record-store instead"
@@ -177,6 +190,19 @@ def tiers(tiers_file: str | None) -> None:
             format_duration(tier.rpo_seconds),
         )
     out.print(table)
+
+
+def parse_yaml_parameters(text: str) -> dict[str, Any]:
+    """Read a ``-y`` option: a YAML mapping of parameter names to values."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"-y {text!r}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ParameterError(
+            f"-y {text!r}: expected a mapping such as '{{tier: critical}}'"
+        )
+    return {str(name): value for name, value in data.items()}
 
 
 def parse_value(text: str) -> Any:
