@@ -9,7 +9,7 @@ import pytest
 from opskit.backups.store import BackupStore
 from opskit.demo import Demo
 from tests.helpers import Invoke
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, free_port
 
 
 def test_create_detects_each_engine_and_list_shows_them(
@@ -101,3 +101,16 @@ def test_bad_input_exits_2_naming_it(
 
     assert code == 2
     assert message in stderr
+
+
+def test_an_unreachable_source_database_is_named(
+    opskit: Invoke, tmp_path: Path
+) -> None:
+    dsn = f"postgresql://backup:s3cret@127.0.0.1:{free_port()}/orders"
+
+    outcome = opskit("backup", "create", dsn, "--store", str(tmp_path / "b"))
+
+    assert outcome.code == 2
+    assert "source: cannot connect to PostgreSQL" in outcome.stderr
+    assert "s3cret" not in outcome.stderr
+    assert not (tmp_path / "b").exists()
