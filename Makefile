@@ -14,8 +14,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check opskit tests scripts conftest.py
-	$(BIN)/ruff format --check opskit tests scripts conftest.py
+	$(BIN)/ruff check opskit tests scripts benchmarks conftest.py
+	$(BIN)/ruff format --check opskit tests scripts benchmarks conftest.py
 	$(BIN)/mypy
 
 notebooks: $(STAMP)

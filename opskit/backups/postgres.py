@@ -9,6 +9,7 @@ command line.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -340,6 +341,7 @@ def _feed(process: subprocess.Popen[bytes], stream: BinaryIO) -> None:
     """Copy ``stream`` into pg_restore; if it stops early, drain the rest so
     the whole backup is still hashed and read."""
     assert process.stdin is not None
+    _widen_pipe(process.stdin.fileno())
     try:
         while chunk := stream.read(_CHUNK):
             process.stdin.write(chunk)
@@ -349,6 +351,13 @@ def _feed(process: subprocess.Popen[bytes], stream: BinaryIO) -> None:
     finally:
         with suppress(BrokenPipeError):
             process.stdin.close()
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give the pipe into pg_restore a 1 MiB buffer where Linux allows it, so
+    the restore reads in large steps instead of 64 KiB ones."""
+    with suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _CHUNK)
 
 
 def _scratch_name(manifest: Manifest) -> str:
