@@ -41,8 +41,11 @@ TRANSFER = TransferConfig(
     multipart_threshold=SMALL_OBJECT_BYTES,
     multipart_chunksize=16 * 1024 * 1024,
     max_concurrency=4,
-    num_download_attempts=5,
 )
+# Downloads are one GET streamed in order (hashed as it arrives), which the
+# transfer manager retries on a broken stream; ranged parallel GETs gain
+# nothing when the bytes are hashed in order anyway.
+DOWNLOAD = TransferConfig(multipart_threshold=5 * 1024**4, num_download_attempts=5)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _UNREACHABLE = (
     botocore.exceptions.EndpointConnectionError,
@@ -95,7 +98,7 @@ class S3Storage(Storage):
         with dest.open("wb") as out, self._translate(key):
             sink = _HashingWriter(out)
             self.client.download_fileobj(
-                self.bucket, self._key(key), sink, Config=TRANSFER
+                self.bucket, self._key(key), sink, Config=DOWNLOAD
             )
         return Download(path=dest, size=sink.size, sha256=sink.hexdigest())
 
