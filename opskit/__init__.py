@@ -10,7 +10,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from opskit.backups.drill import DrillResult, run_drill
+from opskit.backups.drill import run_drill
+from opskit.backups.result import DrillResult
 from opskit.backups.store import BackupStore, create_backup
 from opskit.records import Record, RecordStore, file_record
 from opskit.targets import get_tier, load_tiers

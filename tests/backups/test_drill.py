@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from opskit.backups.drill import DrillError, DrillFailed, run_drill
+from opskit.backups.drill import run_drill
+from opskit.backups.result import DrillError, DrillFailed
 from opskit.backups.store import BackupStore, create_backup
 from opskit.demo import FRESHNESS_QUERY, Demo
 from opskit.records import RecordStatus, RecordStore

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from opskit.backups.drill import DrillResult, run_drill
+from opskit.backups.drill import run_drill
+from opskit.backups.result import DrillResult
 from opskit.backups.store import create_backup
 from opskit.records import RecordStatus
 from tests.servers import PostgresServer, free_port

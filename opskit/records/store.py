@@ -1,4 +1,4 @@
-"""The record of one run, and the store that keeps records.
+"""The store that keeps records, written once and never changed.
 
 A record is a folder ``<kind>/<YYYY>/<MM>/<DD>/<HHMMSS>-<name>-<short id>/``
 holding ``record.json`` and the files it lists with their sha256. Records are
@@ -8,176 +8,35 @@ so a folder without ``record.json`` is never mistaken for a record.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
-import json
 import logging
 import os
-import platform
 import re
-import socket
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from opskit import __version__
 from opskit.errors import (
     NotFoundError,
     OpskitError,
     ParameterError,
     RecordError,
-    first_problem,
 )
-from opskit.phases import Phase
+from opskit.records.model import Artifact, Record, parse_record
 from opskit.storage import ObjectExists, Storage, open_storage
-from opskit.targets import TargetResult
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
 STORE_ENV = "OPSKIT_RECORD_STORE"
 DRAFT_ENV = "OPSKIT_RECORD_DRAFT"
-STARTED_BY_ENV = "OPSKIT_STARTED_BY"
 DEFAULT_STORE = "records"
-MASK = "***"
 _RECORD_KEY = re.compile(r"^[^/]+/\d{4}/\d{2}/\d{2}/[^/]+/record\.json$")
 _EDITED = (
     "changed since it was filed (its digest no longer matches); the record "
     "cannot be trusted"
 )
-
-_SENSITIVE_NAME = re.compile(
-    r"pass(word|wd)?|secret|token|api[_-]?key|credential|private|auth", re.I
-)
-_URL_PASSWORD = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)", re.I
-)
-_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(\S+)", re.I)
-
-
-class RecordStatus(StrEnum):
-    """How a run ended: ``failed`` missed a target or check, ``error`` broke."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    ERROR = "error"
-    ABORTED = "aborted"
-
-
-class CheckStatus(StrEnum):
-    """The outcome of one check."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-Scalar = int | float | str | bool | None
-
-
-class Check(BaseModel):
-    """One validation made during a run, with what was expected and seen."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    status: CheckStatus
-    expected: Scalar = None
-    actual: Scalar = None
-    detail: str = ""
-
-
-class Finding(BaseModel):
-    """A problem found by a review, in the one findings format."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    severity: Literal["info", "low", "medium", "high", "critical"]
-    title: str
-    evidence: str = ""
-    advice: str = ""
-
-
-class TimelineEntry(BaseModel):
-    """Something that happened during an incident, and who noted it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    at: datetime
-    author: str
-    text: str
-
-
-class Artifact(BaseModel):
-    """A file of the record folder, by path relative to it, with its sha256."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    path: str
-    sha256: str
-    bytes: int
-
-
-class Environment(BaseModel):
-    """Where the run happened."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    host: str
-    opskit_version: str
-    python_version: str
-    platform: str
-
-
-class Record(BaseModel):
-    """The evidence of one run; see ``opskit/schemas/record-v1.schema.json``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    schema_version: Literal[1] = 1
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
-    kind: str
-    name: str
-    started_by: str
-    started_at: datetime
-    ended_at: datetime
-    status: RecordStatus
-    reason: str = ""
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    phases: list[Phase] = Field(default_factory=list)
-    measurements: dict[str, Scalar] = Field(default_factory=dict)
-    targets: list[TargetResult] = Field(default_factory=list)
-    checks: list[Check] = Field(default_factory=list)
-    findings: list[Finding] = Field(default_factory=list)
-    timeline: list[TimelineEntry] = Field(default_factory=list)
-    artifacts: list[Artifact] = Field(default_factory=list)
-    details: dict[str, Any] = Field(default_factory=dict)
-    environment: Environment
-    digest: str = ""
-
-    def compute_digest(self) -> str:
-        """The sha256 of this record's canonical JSON, ``digest`` left empty.
-
-        Stored in ``digest`` when the record is filed, it shows whether
-        ``record.json`` was edited afterwards.
-        """
-        body = self.model_copy(update={"digest": ""}).model_dump(mode="json")
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-    def folder(self) -> str:
-        """Return this record's folder key, e.g. ``restore-drill/2026/12/03/...``."""
-        at = self.started_at
-        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "run"
-        return f"{self.kind}/{at:%Y/%m/%d}/{at:%H%M%S}-{slug[:40]}-{self.id[:8]}"
 
 
 @dataclass(frozen=True)
@@ -186,46 +45,6 @@ class StoredRecord:
 
     key: str
     record: Record
-
-
-def current_environment() -> Environment:
-    """Describe the host and versions this process runs with."""
-    return Environment(
-        host=socket.gethostname(),
-        opskit_version=__version__,
-        python_version=platform.python_version(),
-        platform=platform.platform(terse=True),
-    )
-
-
-def started_by() -> str:
-    """Name who or what started this run: $OPSKIT_STARTED_BY or user@host."""
-    return (
-        os.environ.get(STARTED_BY_ENV) or f"{getpass.getuser()}@{socket.gethostname()}"
-    )
-
-
-def mask_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``parameters`` with secrets replaced by ``***``.
-
-    Values whose name looks sensitive are masked whole; passwords inside
-    URLs and ``password=`` DSN fields are masked in place.
-    """
-    masked: dict[str, Any] = {}
-    for name, value in parameters.items():
-        if _SENSITIVE_NAME.search(name) and value not in (None, ""):
-            masked[name] = MASK
-        elif isinstance(value, str):
-            masked[name] = mask_text(value)
-        else:
-            masked[name] = value
-    return masked
-
-
-def mask_text(text: str) -> str:
-    """Mask passwords inside URLs and DSNs found in ``text``."""
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-    return _DSN_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
 
 
 def resolve_store_location(location: str | Path | None = None) -> str:
@@ -412,18 +231,6 @@ class RecordStore:
             return None
 
 
-def parse_record(data: bytes, where: str) -> Record:
-    """Parse ``record.json`` bytes; ``where`` names the file in errors."""
-    try:
-        return Record.model_validate_json(data)
-    except ValidationError as exc:
-        field, message = first_problem(exc)
-        raise RecordError(
-            f"{where}: not a valid record, field {field}: {message}; "
-            "the file was changed or written by another tool"
-        ) from exc
-
-
 def verify_folder(storage: Storage, key: str) -> list[str]:
     """Return the problems of the record folder ``key`` in ``storage``."""
     prefix = f"{key}/" if key else ""
@@ -463,14 +270,6 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def record_schema() -> dict[str, Any]:
-    """Return the JSON schema of ``record.json`` for this schema version."""
-    schema = Record.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://opskit.dev/schemas/record-v{SCHEMA_VERSION}.json"
-    return schema
 
 
 def _sha256_object(storage: Storage, key: str) -> str:

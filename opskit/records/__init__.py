@@ -1,0 +1,67 @@
+"""Records: the evidence of one run, and the store that keeps them.
+
+>>> store = RecordStore.open("records")
+>>> [s.record.status for s in store.find(kind="restore-drill")]
+"""
+
+from __future__ import annotations
+
+from opskit.records.masking import MASK, mask_parameters, mask_text
+from opskit.records.model import (
+    SCHEMA_VERSION,
+    STARTED_BY_ENV,
+    Artifact,
+    Check,
+    CheckStatus,
+    Environment,
+    Finding,
+    Record,
+    RecordStatus,
+    TimelineEntry,
+    current_environment,
+    parse_record,
+    record_schema,
+    started_by,
+)
+from opskit.records.store import (
+    DEFAULT_STORE,
+    DRAFT_ENV,
+    RECORD_FILE,
+    STORE_ENV,
+    RecordStore,
+    StoredRecord,
+    file_record,
+    resolve_store_location,
+    sha256_file,
+    verify_folder,
+)
+
+__all__ = [
+    "DEFAULT_STORE",
+    "DRAFT_ENV",
+    "MASK",
+    "RECORD_FILE",
+    "SCHEMA_VERSION",
+    "STARTED_BY_ENV",
+    "STORE_ENV",
+    "Artifact",
+    "Check",
+    "CheckStatus",
+    "Environment",
+    "Finding",
+    "Record",
+    "RecordStatus",
+    "RecordStore",
+    "StoredRecord",
+    "TimelineEntry",
+    "current_environment",
+    "file_record",
+    "mask_parameters",
+    "mask_text",
+    "parse_record",
+    "record_schema",
+    "resolve_store_location",
+    "sha256_file",
+    "started_by",
+    "verify_folder",
+]
