@@ -72,10 +72,25 @@ class DirectoryEngine(Engine):
         if not root.is_dir():
             raise InputError(f"source {root}: not a folder; give the folder to back up")
 
+        if request.freshness_query:
+            raise InputError(
+                "freshness_query: applies to databases, not folder backups; "
+                "the newest file time is recorded instead"
+            )
+
         archive, index = workdir / ARCHIVE, workdir / INDEX
         level = 6 if request.compression is None else request.compression
         with tarfile.open(archive, "w:gz", compresslevel=level) as tar:
-            entries, skipped = _archive(tar, root, request.exclude)
+            walk = _Walk(tar, root, request.exclude)
+            walk.run()
+        entries, skipped = walk.entries, walk.skipped
+        if not entries:
+            raise InputError(
+                f"source {root}: holds no files to back up; check that it is the "
+                "right folder and that it is mounted"
+            )
+        for pattern in sorted(set(request.exclude) - walk.matched):
+            logger.warning("exclude pattern %r matched nothing in %s", pattern, root)
         index.write_text(json.dumps([e.__dict__ for e in entries], indent=1))
 
         components = [sink.put_file(ARCHIVE, archive), sink.put_file(INDEX, index)]
@@ -92,12 +107,18 @@ class DirectoryEngine(Engine):
                 "files": len(entries),
                 "bytes": total,
                 "exclude": list(request.exclude),
+                "exclude_unmatched": sorted(set(request.exclude) - walk.matched),
                 "skipped": skipped,
             },
         )
 
     def plan_target(self, manifest: Manifest, options: RestoreOptions) -> str:
         """Restore into ``<scratch>/<backup_id>``, a new folder outside the source."""
+        if options.sql_checks or options.freshness_query:
+            raise InputError(
+                "sql_checks, freshness_query: apply to databases, not folder "
+                "backups; leave them empty for this backup"
+            )
         if options.scratch:
             scratch = Path(options.scratch).expanduser().resolve()
         else:
@@ -172,60 +193,87 @@ class DirectoryEngine(Engine):
             shutil.rmtree(self._made_scratch, ignore_errors=True)
 
 
-def _archive(
-    tar: tarfile.TarFile, root: Path, exclude: tuple[str, ...]
-) -> tuple[list[Entry], list[str]]:
-    entries, skipped = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        folder = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames if not _excluded(folder / d, root, exclude)
+class _Walk:
+    """One pass over the source folder, collecting entries and what was skipped."""
+
+    def __init__(self, tar: tarfile.TarFile, root: Path, exclude: tuple[str, ...]):
+        self.tar, self.root, self.exclude = tar, root, exclude
+        self.entries: list[Entry] = []
+        self.skipped: list[str] = []
+        self.matched: set[str] = set()
+
+    def run(self) -> None:
+        for dirpath, dirnames, filenames in os.walk(
+            self.root, onerror=self._unreadable
+        ):
+            folder = Path(dirpath)
+            if folder != self.root:
+                self.tar.add(
+                    str(folder), arcname=self._relative(folder), recursive=False
+                )
+            names = sorted(dirnames + filenames)
+            dirnames[:] = [
+                d for d in sorted(dirnames)
+                if not (folder / d).is_symlink() and not self._excluded(folder / d)
+            ]  # fmt: skip
+            for name in names:
+                path = folder / name
+                if name in dirnames or self._excluded(path):
+                    continue
+                self._add(path)
+
+    def _add(self, path: Path) -> None:
+        relative = self._relative(path)
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            self._add_link(path, relative)
+        elif not stat.S_ISREG(mode):
+            self._skip(relative, "not a regular file")
+        else:
+            try:
+                self.entries.append(_add_file(self.tar, path, relative))
+            except OSError as exc:
+                self._skip(relative, f"cannot be read ({exc.strerror})")
+
+    def _add_link(self, path: Path, relative: str) -> None:
+        """Keep a link that stays inside the folder, rewritten to be relative."""
+        target = (path.parent / os.readlink(path)).resolve()
+        if target != self.root and self.root not in target.parents:
+            self._skip(relative, "link leads outside the folder")
+            return
+        info = self.tar.gettarinfo(str(path), arcname=relative)
+        info.linkname = os.path.relpath(target, path.parent.resolve())
+        self.tar.addfile(info)
+
+    def _excluded(self, path: Path) -> bool:
+        relative = self._relative(path)
+        hits = {
+            p for p in self.exclude
+            if fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(path.name, p)
+        }  # fmt: skip
+        self.matched |= hits
+        return bool(hits)
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _skip(self, relative: str, reason: str) -> None:
+        self.skipped.append(f"{relative}: {reason}")
+        logger.warning("skipped %s: %s", relative, reason)
+
+    def _unreadable(self, error: OSError) -> None:
+        self._skip(
+            self._relative(Path(str(error.filename))),
+            f"cannot be read ({error.strerror})",
         )
-        for name in sorted(filenames):
-            path = folder / name
-            relative = path.relative_to(root).as_posix()
-            if _excluded(path, root, exclude):
-                continue
-            reason = _unsafe_source(path, root)
-            if reason:
-                skipped.append(f"{relative}: {reason}")
-                logger.warning("skipped %s: %s", path, reason)
-                continue
-            entry = _add(tar, path, relative)
-            if entry is not None:
-                entries.append(entry)
-    return entries, skipped
 
 
-def _add(tar: tarfile.TarFile, path: Path, relative: str) -> Entry | None:
+def _add_file(tar: tarfile.TarFile, path: Path, relative: str) -> Entry:
     info = tar.gettarinfo(str(path), arcname=relative)
-    if not info.isfile():
-        tar.addfile(info)
-        return None
     with path.open("rb") as handle:
         reader = HashingReader(handle)
         tar.addfile(info, cast(BinaryIO, reader))
-    written = reader.written()
-    return Entry(path=relative, size=info.size, sha256=written.sha256)
-
-
-def _excluded(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
-    relative = path.relative_to(root).as_posix()
-    return any(
-        fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(path.name, p) for p in patterns
-    )
-
-
-def _unsafe_source(path: Path, root: Path) -> str:
-    mode = path.lstat().st_mode
-    if stat.S_ISLNK(mode):
-        target = (path.parent / os.readlink(path)).resolve()
-        if root != target and root not in target.parents:
-            return "link leads outside the folder"
-        return ""
-    if not stat.S_ISREG(mode):
-        return "not a regular file"
-    return ""
+    return Entry(path=relative, size=info.size, sha256=reader.written().sha256)
 
 
 def _check_member(member: tarfile.TarInfo, root: Path) -> None:

@@ -14,7 +14,7 @@ _SENSITIVE_NAME = re.compile(
 _URL_PASSWORD = re.compile(
     r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)", re.I
 )
-_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(\S+)", re.I)
+_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
 
 
 def mask_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:

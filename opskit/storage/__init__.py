@@ -43,6 +43,10 @@ def open_storage(
     $OPSKIT_S3_ENDPOINT_URL, then to boto3's own configuration.
     """
     text = str(location)
+    if not text.strip():
+        raise InputError(
+            "store: no location given; name a folder or s3://bucket/prefix"
+        )
     if text.startswith("s3://"):
         from opskit.storage.s3 import S3Storage
 

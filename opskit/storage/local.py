@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 from opskit.errors import InputError, NotFoundError, StorageError
@@ -57,15 +58,16 @@ class LocalStorage(Storage):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         found: list[ObjectInfo] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=_unreadable):
             dirnames[:] = [d for d in dirnames if not d.startswith(_TEMP_PREFIX)]
             for filename in filenames:
-                if filename.startswith(_TEMP_PREFIX):
-                    continue
                 path = Path(dirpath) / filename
                 key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    found.append(_info(key, path))
+                if filename.startswith(_TEMP_PREFIX) or not key.startswith(prefix):
+                    continue
+                info = _info(key, path)
+                if info is not None:
+                    found.append(info)
         yield from sorted(found, key=lambda info: info.key)
 
     def open_read(self, key: str) -> BinaryIO:
@@ -91,7 +93,7 @@ class LocalStorage(Storage):
         path.unlink(missing_ok=True)
         # Folders exist only to hold keys: remove those left empty.
         for folder in path.parents:
-            if folder == self.root or any(folder.iterdir()):
+            if folder == self.root or not folder.is_dir() or any(folder.iterdir()):
                 break
             folder.rmdir()
 
@@ -126,8 +128,19 @@ def _publish(tmp: Path, final: Path, overwrite: bool) -> None:
         os.link(tmp, final)
 
 
-def _info(key: str, path: Path) -> ObjectInfo:
-    stat = path.stat()
+def _unreadable(error: OSError) -> None:
+    logger.warning("cannot read %s: %s; left out", error.filename, error.strerror)
+
+
+def _info(key: str, path: Path) -> ObjectInfo | None:
+    """An object's details; links to nothing and other non-files are no objects."""
+    try:
+        stat = path.stat()
+    except OSError:
+        logger.warning("%s: not a readable file; left out", path)
+        return None
+    if not S_ISREG(stat.st_mode):
+        return None
     return ObjectInfo(
         key=key,
         size=stat.st_size,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,7 @@ TRANSFER = TransferConfig(
 # transfer manager retries on a broken stream; ranged parallel GETs gain
 # nothing when the bytes are hashed in order anyway.
 DOWNLOAD = TransferConfig(multipart_threshold=5 * 1024**4, num_download_attempts=5)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _UNREACHABLE = (
     botocore.exceptions.EndpointConnectionError,
@@ -62,8 +64,13 @@ class S3Storage(Storage):
     def __init__(self, location: str, *, endpoint_url: str | None = None) -> None:
         self.location = location.rstrip("/")
         self.bucket, _, prefix = self.location.removeprefix("s3://").partition("/")
-        if not self.bucket:
-            raise InputError(f"{location}: no bucket named; write s3://bucket/prefix")
+        if not _BUCKET.match(self.bucket):
+            raise InputError(
+                f"{location}: {self.bucket!r} is not a bucket name (3 to 63 lower-case "
+                "letters, digits, dots and hyphens); write s3://bucket/prefix"
+            )
+        if any(part in (".", "..") for part in prefix.split("/")):
+            raise InputError(f"{location}: the prefix may not hold '.' or '..' parts")
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.client = _client(endpoint_url or os.environ.get(ENDPOINT_ENV))
         self._check_bucket()

@@ -172,3 +172,50 @@ def test_folders_the_drill_made_are_removed(uploads: Path, tmp_path: Path) -> No
 
     assert result.status is RecordStatus.PASSED, result.record.reason
     assert not (tmp_path / "new").exists()
+
+
+def test_links_and_empty_folders_are_kept_or_listed(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.txt").write_text("a")
+    (root / "empty").mkdir()
+    (root / "dirlink").symlink_to("sub")
+    (root / "etc").symlink_to("/etc")
+    (root / "absolute").symlink_to(root / "sub" / "a.txt")
+    (root / "roundtrip").symlink_to("../site/sub/a.txt")
+    manifest = create_backup(str(root), tmp_path / "b", engine="directory")
+
+    result = run_drill(
+        service="site",
+        backup_store=str(tmp_path / "b"),
+        scratch=str(tmp_path / "scratch"),
+        keep_scratch=True,
+    )
+
+    assert manifest.engine_info["skipped"] == ["etc: link leads outside the folder"]
+    assert result.status is RecordStatus.PASSED, result.record.reason
+    restored = Path(result.record.details["scratch_target"])
+    assert (restored / "empty").is_dir()
+    assert os.readlink(restored / "dirlink") == "sub"
+    assert (restored / "absolute").read_text() == "a"
+    assert os.readlink(restored / "roundtrip") == "sub/a.txt"
+
+
+def test_an_empty_folder_is_not_backed_up(tmp_path: Path) -> None:
+    (tmp_path / "mnt").mkdir()
+
+    with pytest.raises(InputError, match="holds no files to back up"):
+        create_backup(str(tmp_path / "mnt"), tmp_path / "b", engine="directory")
+
+
+def test_database_checks_are_refused_for_folders(uploads: Path, tmp_path: Path) -> None:
+    backup_of(uploads, tmp_path / "b")
+
+    result = run_drill(
+        service="uploads",
+        backup_store=str(tmp_path / "b"),
+        sql_checks={"a": {"sql": "select 0", "expected": 1}},
+    )
+
+    assert result.status is RecordStatus.ERROR
+    assert "apply to databases, not folder backups" in result.record.reason
