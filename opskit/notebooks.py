@@ -252,7 +252,8 @@ def _describe(failure: BaseException) -> str:
         "timed out" in str(failure).lower()
         or type(failure).__name__ == "CellTimeoutError"
     ):
-        return f"a cell ran past the per-cell timeout: {failure}"
+        first = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
+        return f"a cell ran past the per-cell timeout ({first})"
     return f"notebook did not run: {type(failure).__name__}: {failure}"
 
 

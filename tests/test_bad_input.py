@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -132,23 +130,28 @@ def test_unsafe_sqlite_scratch_locations_are_refused(
     assert sha256_of(demo.database) == before
 
 
+def test_a_freshness_time_after_the_backup_is_refused_at_backup_time(
+    opskit: Invoke, demo: Demo, tmp_path: Path
+) -> None:
+    outcome = opskit(
+        "backup", "create", str(demo.database), "--store", str(tmp_path / "b"),
+        "--freshness-query", "select '2099-01-01T00:00:00Z'",
+    )  # fmt: skip
+
+    assert outcome.code == 2
+    assert "after the backup was taken" in outcome.stderr
+
+
 @pytest.mark.slow
 def test_newest_data_in_the_future_fails_instead_of_a_negative_rpo(
     opskit: Invoke, demo: Demo, record_store: Path
 ) -> None:
-    with closing(sqlite3.connect(demo.database)) as db, db:
-        db.execute("update orders set updated_at = '2099-01-01T00:00:00' where id = 1")
-    store = demo.backup_store.parent / "future"
-    opskit(
-        "backup", "create", str(demo.database), "--store", str(store),
-        "--freshness-query", demo.freshness_query,
-    )  # fmt: skip
+    manifest = demo.backup_store / demo.manifest.backup_id / "manifest.json"
+    document = json.loads(manifest.read_text())
+    document["newest_data_at"] = "2099-01-01T00:00:00Z"
+    manifest.write_text(json.dumps(document))
 
-    outcome = opskit(
-        "run", "restore_drill", "--record-store", str(record_store),
-        "-p", "service", "shop", "-p", "backup_store", str(store),
-        "-p", "freshness_query", demo.freshness_query,
-    )  # fmt: skip
+    outcome = opskit(*drill_args(demo, record_store))
 
     assert outcome.code == 1
     (stored,) = RecordStore.open(record_store).find()
@@ -228,3 +231,84 @@ def test_sigterm_files_an_aborted_record_with_the_partial_notebook(
     folder = tmp_path / "records" / stored.key
     assert "about to hang" in (folder / "notebook.ipynb").read_text()
     assert list(tmp_path.glob("opskit-run-*")) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--store", ""], "no location given"),
+        (["--store", "{tmp}/b", "--exclude", "*.tmp"], "applies to folder backups"),
+        (["--store", "{tmp}/b", "--engine", "postgres"], "is not a PostgreSQL DSN"),
+    ],
+)
+def test_backup_create_refuses_bad_options(
+    opskit: Invoke, demo: Demo, tmp_path: Path, args: list[str], message: str
+) -> None:
+    filled = [a.format(tmp=tmp_path) for a in args]
+
+    outcome = opskit("backup", "create", str(demo.database), *filled)
+
+    assert outcome.code == 2
+    assert message in outcome.stderr
+    assert "internal error" not in outcome.stderr
+
+
+def test_a_store_inside_the_folder_it_backs_up_is_refused(
+    opskit: Invoke, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("hi")
+
+    outcome = opskit("backup", "create", str(site), "--store", str(site / "bk"))
+
+    assert outcome.code == 2
+    assert "is inside the source folder" in outcome.stderr
+
+
+def test_incomplete_backups_are_reported_and_named(
+    opskit: Invoke, demo: Demo, record_store: Path
+) -> None:
+    broken = demo.backup_store / "20200101T000000.000000Z-abcdef"
+    broken.mkdir()
+    (broken / "database.sqlite.gz").write_bytes(b"partial")
+
+    listed = opskit("backup", "list", "--store", str(demo.backup_store))
+    drill = opskit(*drill_args(demo, record_store, "-p", "backup_id", broken.name))
+
+    assert listed.code == 0
+    assert f"incomplete {broken.name}" in listed.stderr
+    assert drill.code == 1
+    (stored,) = RecordStore.open(record_store).find()
+    assert "has no manifest.json" in stored.record.reason
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (["-p", "restore_jobs", "100"], "parameter restore_jobs: input should be less"),
+        (["-p", "sql_checks", "x"], "pass a mapping with -y"),
+        (["-y", "{sql_checks: {a: {sql: 'select 1', expected: 1, extra: 2}}}"],
+         "needs exactly sql and expected"),
+    ],
+)  # fmt: skip
+def test_drill_options_out_of_shape_are_errors(
+    opskit: Invoke, demo: Demo, record_store: Path, params: list[str], message: str
+) -> None:
+    outcome = opskit(*drill_args(demo, record_store, *params))
+
+    assert outcome.code == 2
+    (stored,) = RecordStore.open(record_store).find()
+    assert message in stored.record.reason
+
+
+def test_a_failing_sql_check_says_why_in_the_reason(
+    opskit: Invoke, demo: Demo, record_store: Path
+) -> None:
+    checks = "{sql_checks: {a: {sql: 'select nope from orders', expected: 1}}}"
+
+    outcome = opskit(*drill_args(demo, record_store, "-y", checks))
+
+    assert outcome.code == 1
+    (stored,) = RecordStore.open(record_store).find()
+    assert "sql:a (query failed: no such column: nope)" in stored.record.reason

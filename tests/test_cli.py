@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 
 from opskit.backups.drill import run_drill
@@ -89,7 +90,7 @@ def test_passing_drill_files_a_record_that_verifies_until_changed(
 
     by_folder = opskit("records", "verify", str(result.folder))
     assert by_folder.code == 0, by_folder.stdout
-    assert "every file matches record.json" in by_folder.stdout
+    assert "record.json and every file are as filed" in by_folder.stdout
     by_id = opskit(
         "records", "verify", result.record.id, "--record-store", str(record_store)
     )
@@ -356,3 +357,24 @@ def test_yaml_parameters_that_are_not_a_mapping_are_refused(opskit: Invoke) -> N
 
     assert done.code == 2
     assert "expected a mapping" in done.stderr
+
+
+def test_records_on_s3_verify_by_the_location_opskit_prints(
+    opskit: Invoke, demo: Demo, s3_bucket: str, s3_env: str
+) -> None:
+    store = f"s3://{s3_bucket}/records"
+    location = run_drill(service="shop", backup_store=str(demo.backup_store)).file(
+        store
+    )
+    key = location.removeprefix(f"s3://{s3_bucket}/") + "/record.json"
+
+    trusted = opskit("records", "verify", location)
+    client = boto3.client("s3", endpoint_url=s3_env)
+    body = json.loads(client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+    body["status"] = "failed"
+    client.put_object(Bucket=s3_bucket, Key=key, Body=json.dumps(body).encode())
+    edited = opskit("records", "verify", location)
+
+    assert trusted.code == 0, trusted.stderr
+    assert edited.code == 1
+    assert "changed since it was filed" in edited.stdout

@@ -194,6 +194,10 @@ def test_verify_finds_changed_missing_and_unlisted_files(
             {"dsn": "host=db user=app password=*** dbname=orders"},
         ),
         ({"secret": ""}, {"secret": ""}),
+        (
+            {"dsn": "host=db password='my secret' dbname=x"},
+            {"dsn": "host=db password=*** dbname=x"},
+        ),
     ],
 )
 def test_secrets_never_reach_a_record(

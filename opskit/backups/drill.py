@@ -61,7 +61,7 @@ class DrillParameters(BaseModel):
     tier: str = "standard"
     freshness_query: str = ""
     keep_scratch: bool = False
-    restore_jobs: int = 1
+    restore_jobs: int = Field(default=1, ge=1, le=64)
     sql_checks: dict[str, Any] = {}
     s3_endpoint_url: str = ""
 
@@ -143,7 +143,9 @@ def parse_drill_parameters(raw: dict[str, Any]) -> DrillParameters:
         name, message = first_problem(exc)
         value = raw.get(name)
         advice = "pass it as in the notebook's parameters cell"
-        if isinstance(value, int | float) and "string" in message:
+        if name == "sql_checks" and isinstance(value, str):
+            advice = "with opskit run, pass a mapping with -y '{sql_checks: {...}}'"
+        elif isinstance(value, int | float) and "string" in message:
             advice = "for text that looks like a number, use opskit run -r NAME VALUE"
         raise ParameterError(
             f"parameter {name}: {message.lower()}, got {value!r} "
@@ -190,9 +192,6 @@ def _drill(params: DrillParameters, timer: PhaseTimer, outcome: _Outcome) -> Non
         )
         manifest = outcome.manifest = store.find(params.backup_id)
     engine = get_engine(manifest.engine)
-    if params.restore_jobs < 1:
-        raise ParameterError("parameter restore_jobs: must be 1 or more")
-
     try:
         outcome.target = engine.plan_target(manifest, options)
         if engine.can_stream(manifest, options):
@@ -297,10 +296,12 @@ def _clean(
 def _judge(outcome: _Outcome) -> tuple[RecordStatus, str]:
     assert outcome.validation is not None
     failed = [
-        c.name for c in outcome.validation.checks if c.status is CheckStatus.FAILED
+        f"{c.name} ({c.detail or f'expected {c.expected}, found {c.actual}'})"
+        for c in outcome.validation.checks
+        if c.status is CheckStatus.FAILED
     ]
     if failed:
-        return RecordStatus.FAILED, f"validation failed: {', '.join(failed)}"
+        return RecordStatus.FAILED, f"validation failed: {'; '.join(failed)}"
     missed = [t.describe() for t in _targets(outcome) if t.met is False]
     if missed:
         return RecordStatus.FAILED, "; ".join(missed)

@@ -292,9 +292,9 @@ def check_sql_checks(checks: object) -> dict[str, dict[str, Any]]:
             '{"sql": "select ...", "expected": value}'
         )
     for name, spec in checks.items():
-        if not isinstance(spec, Mapping) or not {"sql", "expected"} <= spec.keys():
+        if not isinstance(spec, Mapping) or set(spec) != {"sql", "expected"}:
             raise InputError(
-                f"sql_checks: check {name!r} needs both sql and expected, e.g. "
+                f"sql_checks: check {name!r} needs exactly sql and expected, e.g. "
                 '{"sql": "select count(*) > 0 from orders", "expected": true}'
             )
     return {str(k): dict(v) for k, v in checks.items()}

@@ -194,6 +194,11 @@ def _connect(dsn: str, role: str) -> Iterator[psycopg.Connection[Any]]:
     """Connect, translating failures into errors that name ``role``'s server."""
     try:
         conn = psycopg.connect(dsn, connect_timeout=10)
+    except psycopg.ProgrammingError as exc:
+        raise ParameterError(
+            f"{role}: {mask_text(dsn)!r} is not a PostgreSQL DSN ({exc}); write "
+            "postgresql://user@host:5432/database"
+        ) from exc
     except psycopg.OperationalError as exc:
         where = mask_text(dsn)
         raise UnreachableError(

@@ -205,12 +205,20 @@ def _refuse_unsafe(scratch: Path, target: Path, source: Path) -> None:
 def _connect_readonly(path: Path, what: str) -> sqlite3.Connection:
     if not path.is_file():
         raise InputError(f"{what} {path}: no such SQLite database file; check the path")
-    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise InputError(f"{what} {path}: cannot be opened ({exc})") from exc
     try:
         db.execute("select count(*) from sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise InputError(f"{what} {path}: not a SQLite database ({exc})") from exc
+        reason = (
+            "cannot be read"
+            if "unable to open" in str(exc)
+            else "not a SQLite database"
+        )
+        raise InputError(f"{what} {path}: {reason} ({exc})") from exc
     return db
 
 

@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,7 +25,13 @@ from opskit.backups.manifest import (
     new_backup_id,
     parse_manifest,
 )
-from opskit.errors import BackupRejected, NotFoundError, OpskitError, suggest
+from opskit.errors import (
+    BackupRejected,
+    InputError,
+    NotFoundError,
+    OpskitError,
+    suggest,
+)
 from opskit.phases import utc_now
 from opskit.records import mask_text, sha256_file
 from opskit.storage import Download, Storage, Written, open_storage
@@ -86,6 +93,22 @@ class BackupStore:
             and is_backup_id(info.key[: -len(suffix)])
         )
 
+    def incomplete_ids(self) -> list[str]:
+        """Folders holding components but no manifest: a backup being written,
+        or one whose writing broke off. They are never drilled or pruned."""
+        folders = {
+            info.key.split("/", 1)[0] for info in self.storage.list() if "/" in info.key
+        }
+        return sorted(folders - set(self.backup_ids()) - self._unreadable_ids())
+
+    def _unreadable_ids(self) -> set[str]:
+        suffix = f"/{MANIFEST_FILE}"
+        return {
+            info.key[: -len(suffix)]
+            for info in self.storage.list()
+            if info.key.endswith(suffix) and not is_backup_id(info.key[: -len(suffix)])
+        }
+
     def find(self, backup_id: str = LATEST) -> Manifest:
         """Return the manifest of ``backup_id``; ``latest`` means the newest backup."""
         ids = self.backup_ids()
@@ -96,6 +119,11 @@ class BackupStore:
                     "create one with `opskit backup create` or check the location"
                 )
             backup_id = ids[-1]
+        elif backup_id in self.incomplete_ids():
+            raise BackupRejected(
+                f"backup_id: {backup_id!r} has no manifest.json in "
+                f"{self.storage.location}; the backup is incomplete"
+            )
         elif backup_id not in ids:
             recent = ", ".join(ids[-3:]) or "none"
             raise NotFoundError(
@@ -183,8 +211,12 @@ class _Sink:
         return Component(key=key, size=written.size, sha256=written.sha256)
 
     def remove_all(self) -> None:
+        """Remove what was written; a failure here must not hide the first error."""
         for key in self.keys:
-            self.storage.delete(f"{self.backup_id}/{key}")
+            try:
+                self.storage.delete(f"{self.backup_id}/{key}")
+            except OpskitError as exc:
+                logger.warning("could not remove %s: %s", key, exc)
 
 
 def create_backup(
@@ -203,15 +235,17 @@ def create_backup(
 
     >>> create_backup("app.db", "backups", freshness_query=FRESHNESS_SQL)
     """
+    chosen = get_engine(engine)
+    _check_request(chosen.name, source, store, exclude)
     made_store = "://" not in str(store) and not Path(store).expanduser().exists()
     backups = BackupStore.open(store, create=True)
-    chosen = get_engine(engine)
     started = utc_now()
     sink = _Sink(backups.storage, new_backup_id(started))
     request = BackupRequest(source, freshness_query, exclude, compression)
     try:
         with tempfile.TemporaryDirectory(prefix="opskit-backup-") as work:
             output = chosen.backup(request, sink, Path(work))
+        _check_freshness(output.newest_data_at, output.taken_at or started)
         manifest = Manifest(
             backup_id=sink.backup_id,
             engine=chosen.name,
@@ -238,6 +272,29 @@ def create_backup(
         backups.storage.location,
     )
     return manifest
+
+
+def _check_request(
+    engine: str, source: str, store: str | Path, exclude: tuple[str, ...]
+) -> None:
+    if exclude and engine != "directory":
+        raise InputError(f"exclude: applies to folder backups, not the {engine} engine")
+    if engine == "directory" and "://" not in str(store):
+        root = Path(source).expanduser().resolve()
+        target = Path(store).expanduser().resolve()
+        if target == root or root in target.parents:
+            raise InputError(
+                f"store {store}: is inside the source folder {root}, so each backup "
+                "would hold the ones before it; choose a store outside it"
+            )
+
+
+def _check_freshness(newest: datetime | None, taken_at: datetime) -> None:
+    if newest is not None and (newest - taken_at).total_seconds() > 60:
+        raise InputError(
+            f"freshness_query: returned {newest.isoformat()}, after the backup was "
+            f"taken ({taken_at.isoformat()}); the query or a clock is wrong"
+        )
 
 
 def verify_component(where: str, component: Component, got: Download | Written) -> None:

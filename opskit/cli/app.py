@@ -232,7 +232,7 @@ def _print_summary(record: Record, location: str) -> None:
         show_header=True,
     )
     table.add_column("item")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     for phase in record.phases:
         table.add_row(
             f"phase {phase.name}",

@@ -75,10 +75,14 @@ def create_command(
             compression=compression,
         )
     out.print(manifest.backup_id)
+    holds = (
+        f"{manifest.engine_info.get('files', 0):,} files"
+        if manifest.engine == "directory"
+        else f"{sum(manifest.tables.values()):,} rows"
+    )
     err.print(
         f"{manifest.engine} backup of {manifest.source}: {manifest.size:,} bytes in "
-        f"{len(manifest.components)} component(s), "
-        f"{sum(manifest.tables.values()):,} rows"
+        f"{len(manifest.components)} component(s), {holds}"
     )
 
 
@@ -86,7 +90,8 @@ def create_command(
 @backup_store_option
 def list_command(store: str) -> None:
     """List the backups in a store, oldest first, with age, size and engine."""
-    manifests, problems = BackupStore.open(store).manifests()
+    backups = BackupStore.open(store)
+    manifests, problems = backups.manifests()
     now = utc_now()
     table = Table("backup id", "taken (UTC)", "age", "engine", "bytes", "source")
     for m in manifests:
@@ -98,6 +103,7 @@ def list_command(store: str) -> None:
     out.print(table)
     for problem in problems:
         err.print(f"unreadable {problem.backup_id}: {problem.reason}", style="red")
+    _warn_incomplete(backups)
     err.print(f"{len(manifests)} backup(s) in {store}")
 
 
@@ -122,6 +128,7 @@ def verify_command(backup_ids: tuple[str, ...], store: str) -> None:
             out.print(f"✗ {backup_id}: {exc}", style="red")
         else:
             out.print(f"✓ {backup_id}")
+    _warn_incomplete(backups)
     err.print(f"{len(ids) - failures} of {len(ids)} backup(s) verified in {store}")
     if failures:
         sys.exit(1)
@@ -164,6 +171,7 @@ def prune_command(
         )
     out.print(table)
 
+    _warn_incomplete(backups)
     if not apply:
         err.print(
             f"plan: keep {len(plan.kept)}, prune {len(plan.pruned)}; "
@@ -173,6 +181,15 @@ def prune_command(
     for decision in plan.pruned:
         backups.delete(manifests[decision.backup_id])
     err.print(f"kept {len(plan.kept)}, deleted {len(plan.pruned)} backup(s)")
+
+
+def _warn_incomplete(backups: BackupStore) -> None:
+    for backup_id in backups.incomplete_ids():
+        err.print(
+            f"incomplete {backup_id}: components without manifest.json (still being "
+            "written, or broken off); never drilled or pruned, remove it by hand",
+            style="yellow",
+        )
 
 
 def detect_engine(source: str) -> str:

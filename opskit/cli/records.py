@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from opskit.cli.app import cli, err, out, store_option
-from opskit.records import RecordStatus, RecordStore, verify_folder
+from opskit.records import RecordStatus, RecordStore, split_location, verify_folder
 from opskit.storage import LocalStorage
 
 
@@ -64,28 +64,37 @@ def list_records(
 @click.argument("ref")
 @store_option
 def show_record(ref: str, store: str) -> None:
-    """Print the record.json of REF (folder key or id) as stored."""
-    item = RecordStore.open(store).load(ref)
-    click.echo(item.record.model_dump_json(indent=2))
+    """Print the record.json of REF (a record folder as printed, a folder key
+    or an id) as stored."""
+    record_store, key = _resolve(ref, store)
+    click.echo(record_store.load(key).record.model_dump_json(indent=2))
 
 
 @records.command("verify")
 @click.argument("ref")
 @store_option
 def verify_record(ref: str, store: str) -> None:
-    """Check that REF's files still match the sha256 in its record.json.
-
-    REF is a record folder path, a folder key in the store, or an id.
-    """
-    if Path(ref).is_dir():
+    """Check REF's record.json against its digest and its files against their
+    sha256. REF is a record folder (a path or as printed), a folder key or an id.
+    Exits 1 when the record cannot be trusted."""
+    if split_location(ref) is None and Path(ref).is_dir():
         problems, where = verify_folder(LocalStorage(ref), ""), ref
     else:
-        record_store = RecordStore.open(store)
-        key = record_store.load(ref).key
+        record_store, key = _resolve(ref, store)
+        key = record_store.locate(key)
         problems, where = record_store.verify(key), record_store.storage.describe(key)
     for problem in problems:
         out.print(f"✗ {problem}", style="red")
     if problems:
         err.print(f"{where}: {len(problems)} problem(s); the record cannot be trusted")
         sys.exit(1)
-    out.print(f"{where}: every file matches record.json")
+    out.print(f"{where}: record.json and every file are as filed")
+
+
+def _resolve(ref: str, store: str) -> tuple[RecordStore, str]:
+    """A printed record folder names its own store; anything else is looked up
+    in ``store``."""
+    printed = split_location(ref)
+    if printed is not None and (printed[0].startswith("s3://") or Path(ref).is_dir()):
+        return RecordStore.open(printed[0]), printed[1]
+    return RecordStore.open(store), ref

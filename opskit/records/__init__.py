@@ -33,6 +33,7 @@ from opskit.records.store import (
     file_record,
     resolve_store_location,
     sha256_file,
+    split_location,
     verify_folder,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "record_schema",
     "resolve_store_location",
     "sha256_file",
+    "split_location",
     "started_by",
     "verify_folder",
 ]

@@ -33,6 +33,9 @@ STORE_ENV = "OPSKIT_RECORD_STORE"
 DRAFT_ENV = "OPSKIT_RECORD_DRAFT"
 DEFAULT_STORE = "records"
 _RECORD_KEY = re.compile(r"^[^/]+/\d{4}/\d{2}/\d{2}/[^/]+/record\.json$")
+_PRINTED = re.compile(
+    r"^(?:(?P<store>.*?)/)?(?P<key>[^/]+/\d{4}/\d{2}/\d{2}/[^/]+-[0-9a-f]{8})/?$"
+)
 _EDITED = (
     "changed since it was filed (its digest no longer matches); the record "
     "cannot be trusted"
@@ -148,29 +151,45 @@ class RecordStore:
 
     def load(self, ref: str) -> StoredRecord:
         """Load a record by folder key (also as printed with the store in front),
-        full id or a unique id prefix."""
+        full id or a unique id prefix; an edited record is a ``RecordError``."""
+        key = self.locate(ref)
+        return StoredRecord(key=key, record=self._read(key))
+
+    def locate(self, ref: str) -> str:
+        """Return the folder key of ``ref``, without trusting its contents."""
         key = self._key_of(ref)
         if self.storage.exists(f"{key}/{RECORD_FILE}"):
-            return StoredRecord(key=key, record=self._read(key))
+            return key
+        if _PRINTED.match(key) and any(True for _ in self.storage.list(f"{key}/")):
+            return key  # a record folder that lost its record.json: verify says so
 
-        matches = [
+        found = [
             k for k in self._record_keys(None) if _folder_id(k).startswith(ref[:8])
         ]
-        stored = [
-            s
-            for k in matches
-            if (s := self._try_load(k)) and s.record.id.startswith(ref)
-        ]
-        if len(stored) == 1:
-            return stored[0]
-        if not stored:
+        if len(ref) > 8:
+            found = [k for k in found if self._id_may_match(k, ref)]
+        if len(found) == 1:
+            return found[0]
+        if not found:
             raise NotFoundError(
                 f"record {ref!r}: not in {self.storage.location}; "
                 "give a folder key or id as shown by `opskit records list`"
             )
         raise RecordError(
-            f"record {ref!r}: matches {len(stored)} records; give more of the id"
+            f"record {ref!r}: matches {len(found)} records; give more of the id"
         )
+
+    def verify(self, ref: str) -> list[str]:
+        """Check a record's files against their recorded sha256 and the
+        record against its digest; an empty list means it is as filed."""
+        return verify_folder(self.storage, self.locate(ref))
+
+    def _id_may_match(self, key: str, ref: str) -> bool:
+        try:
+            data = self.storage.read_bytes(f"{key}/{RECORD_FILE}")
+            return parse_record(data, key).id.startswith(ref)
+        except OpskitError:
+            return True  # damaged: let verify say so rather than hide it
 
     def _key_of(self, ref: str) -> str:
         key = ref.strip().strip("/")
@@ -183,17 +202,6 @@ class RecordStore:
                 "or an id as shown by `opskit records list`"
             )
         return key
-
-    def verify(self, ref: str) -> list[str]:
-        """Check a record's files against their recorded sha256.
-
-        Returns the problems found; an empty list means the folder is exactly
-        as it was filed.
-        """
-        key = self._key_of(ref)
-        if not self.storage.exists(f"{key}/{RECORD_FILE}"):
-            key = self.load(ref).key
-        return verify_folder(self.storage, key)
 
     def _put(self, key: str, path: Path) -> None:
         try:
@@ -229,6 +237,16 @@ class RecordStore:
         except RecordError as exc:
             logger.warning("%s", exc)
             return None
+
+
+def split_location(ref: str) -> tuple[str, str] | None:
+    """Split a record folder as opskit prints it into store and folder key:
+    ``s3://b/records/restore-drill/2026/12/03/1200-x-1a2b3c4d`` gives
+    ``("s3://b/records", "restore-drill/2026/12/03/1200-x-1a2b3c4d")``."""
+    match = _PRINTED.match(ref.strip())
+    if not match:
+        return None
+    return match.group("store") or ".", match.group("key")
 
 
 def verify_folder(storage: Storage, key: str) -> list[str]:

@@ -114,3 +114,25 @@ def test_s3_keys_live_under_the_prefix(s3_bucket: str, s3_env: str) -> None:
     ]
     assert [item["Key"] for item in listed] == ["team/backups/x/manifest.json"]
     assert storage.describe("x") == f"s3://{s3_bucket}/team/backups/x"
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("s3://", "is not a bucket name"),
+        ("s3://Bad_Bucket/x", "is not a bucket name"),
+        ("s3://bucket1/../x", "may not hold '.' or '..' parts"),
+        ("", "no location given"),
+    ],
+)
+def test_malformed_locations_are_refused(location: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        open_storage(location)
+
+
+def test_dangling_links_in_a_local_store_are_left_out(tmp_path: Path) -> None:
+    storage = open_storage(tmp_path / "store", create=True)
+    storage.put_bytes("a/manifest.json", b"{}")
+    (tmp_path / "store" / "latest").symlink_to("gone")
+
+    assert [info.key for info in storage.list()] == ["a/manifest.json"]
