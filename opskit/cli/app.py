@@ -30,7 +30,7 @@ EXIT_CODES = {
 
 # Markup off: names and messages come from users and must print as they are.
 out = Console(highlight=False, markup=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 if not out.is_terminal:
     out.width = 240  # piped output: keep table rows whole for scripts
 
