@@ -61,16 +61,46 @@ class Check(BaseModel):
     detail: str = ""
 
 
+class Severity(StrEnum):
+    """How bad a finding is, from ``info`` to ``critical``; compares in order."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for info up to 4 for critical."""
+        return list(Severity).index(self)
+
+
 class Finding(BaseModel):
-    """A problem found by a review, in the one findings format."""
+    """A problem found by a review, in the one findings format every check uses.
+
+    ``id`` names the rule (``csp-unsafe-inline``), ``check`` the check that
+    made it (``csp``), ``location`` where it was seen (a URL, ``file:line``).
+    ``suppressed`` holds the owner and reason when a suppression applies.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    severity: Literal["info", "low", "medium", "high", "critical"]
+    severity: Severity
     title: str
+    check: str = ""
     evidence: str = ""
     advice: str = ""
+    reference: str = ""
+    location: str = ""
+    suppressed: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """A short stable hash of rule, location and evidence, for suppressions."""
+        text = "\x1f".join((self.id, self.location, self.evidence))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 class TimelineEntry(BaseModel):
