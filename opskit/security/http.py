@@ -1,0 +1,89 @@
+"""Fetching a URL for review: every redirect hop with its headers, and the
+final body's start, with failures turned into values the review reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import requests
+
+MAX_BODY_BYTES = 1024 * 1024
+USER_AGENT = "opskit-security-review"
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One response on the way: URL, status and every header value by
+    lower-case name (Set-Cookie and CSP may repeat)."""
+
+    url: str
+    status: int
+    headers: dict[str, list[str]] = field(default_factory=dict)
+
+    def first(self, name: str) -> str:
+        """The first value of header ``name``, or ``""``."""
+        values = self.headers.get(name.lower(), [])
+        return values[0] if values else ""
+
+    def values(self, name: str) -> list[str]:
+        """Every value of header ``name``."""
+        return self.headers.get(name.lower(), [])
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a review saw: the hops, the final body's start, or why it failed."""
+
+    url: str
+    hops: list[Hop] = field(default_factory=list)
+    body: str = ""
+    error: str = ""
+
+    @property
+    def final(self) -> Hop:
+        """The last response."""
+        return self.hops[-1]
+
+
+def fetch(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
+    max_redirects: int = 10,
+) -> Fetched:
+    """GET ``url`` following redirects; a network failure is returned in
+    ``error`` instead of raised, so one bad URL never stops a review."""
+    session = requests.Session()
+    session.max_redirects = max_redirects
+    session.headers["User-Agent"] = USER_AGENT
+    try:
+        response = session.get(url, headers=headers, timeout=timeout, stream=True)
+        body = response.raw.read(MAX_BODY_BYTES, decode_content=True)
+    except requests.TooManyRedirects:
+        return Fetched(url, error=f"more than {max_redirects} redirects (a loop?)")
+    except requests.Timeout:
+        return Fetched(url, error=f"no answer within {timeout:g} s")
+    except (requests.RequestException, OSError, ValueError) as exc:
+        return Fetched(url, error=f"{type(exc).__name__}: {_short(exc)}")
+    finally:
+        session.close()
+
+    hops = [_hop(r) for r in [*response.history, response]]
+    text = body.decode(response.encoding or "utf-8", errors="replace")
+    return Fetched(url, hops=hops, body=text)
+
+
+def _hop(response: requests.Response) -> Hop:
+    raw = response.raw.headers
+    names = {name.lower() for name in raw}
+    return Hop(
+        url=response.url,
+        status=response.status_code,
+        headers={name: list(raw.getlist(name)) for name in sorted(names)},
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= 200 else text[:200] + "…"
