@@ -14,6 +14,7 @@ from opskit.backups.drill import run_drill
 from opskit.backups.result import DrillResult
 from opskit.backups.store import BackupStore, create_backup
 from opskit.records import Record, RecordStore, file_record
+from opskit.security.review import ReviewResult, run_review
 from opskit.targets import get_tier, load_tiers
 
 __all__ = [
@@ -21,10 +22,12 @@ __all__ = [
     "DrillResult",
     "Record",
     "RecordStore",
+    "ReviewResult",
     "__version__",
     "create_backup",
     "file_record",
     "get_tier",
     "load_tiers",
     "run_drill",
+    "run_review",
 ]

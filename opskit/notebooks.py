@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CELL_TIMEOUT = 600
 KERNEL = "python3"
-_FAILURE_NAMES = ("DrillFailed", "DrillError")
+_FAILURE_NAMES = ("DrillFailed", "DrillError", "ReviewFailed", "ReviewError")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from opskit.security.findings import masked, new_finding
 from opskit.security.secrets import PATTERNS
 
 CHECK = "envvars"
-CLIENT_PREFIXES = ("REACT_APP_", "VITE_", "NEXT_PUBLIC_")
+CLIENT_PREFIXES: tuple[str, ...] = ("REACT_APP_", "VITE_", "NEXT_PUBLIC_")
 _SENSITIVE = re.compile(
     r"pass(word|wd)?|secret|key|token|private|credential|auth", re.I
 )

@@ -1,0 +1,294 @@
+"""A security review: run the checks the inputs call for, apply suppressions,
+grade the findings and judge them against a severity gate, in one record.
+
+>>> result = run_review(urls=["https://shop.example/"], build="dist", fail_on="high")
+>>> result.grade.letter
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from opskit.errors import CheckFailed, InputError, OpskitError, ParameterError
+from opskit.phases import PhaseTimer, utc_now
+from opskit.records import (
+    Finding,
+    Record,
+    RecordStatus,
+    Severity,
+    current_environment,
+    file_record,
+    mask_parameters,
+    started_by,
+)
+from opskit.security import cors, csp, deps, envvars, headers, jwt, secrets
+from opskit.security.grading import Grade, at_or_above, grade
+from opskit.security.http import fetch
+from opskit.security.suppressions import apply_suppressions, load_suppressions
+
+logger = logging.getLogger(__name__)
+
+KIND = "security-review"
+DEMO = "demo"
+
+
+class ReviewFailed(CheckFailed):
+    """Raised by ``ReviewResult.raise_for_status`` when the gate was hit."""
+
+
+class ReviewError(OpskitError):
+    """Raised by ``ReviewResult.raise_for_status`` for a review that broke."""
+
+
+@dataclass
+class ReviewResult:
+    """A finished review: its record, findings, grade and where it was filed."""
+
+    record: Record
+    findings: list[Finding] = field(default_factory=list)
+    grade: Grade = field(default_factory=lambda: Grade(100, "A+"))
+    location: str | None = None
+
+    @property
+    def status(self) -> RecordStatus:
+        """``passed``, ``failed`` (a finding at or above the gate) or ``error``."""
+        return self.record.status
+
+    def findings_table(self) -> pd.DataFrame:
+        """One row per finding, worst first; suppressed ones say so."""
+        rows = sorted(self.findings, key=lambda f: (-f.severity.rank, f.check, f.id))
+        return pd.DataFrame(
+            [
+                {
+                    "severity": f.severity.value,
+                    "check": f.check,
+                    "id": f.id,
+                    "title": f.title,
+                    "where": f.location,
+                    "evidence": f.evidence,
+                    "suppressed": f.suppressed,
+                }
+                for f in rows
+            ],
+            columns=[
+                "severity",
+                "check",
+                "id",
+                "title",
+                "where",
+                "evidence",
+                "suppressed",
+            ],
+        )
+
+    def summary(self) -> str:
+        """Status, grade and counts by severity."""
+        counts = {s: 0 for s in Severity}
+        for finding in self.findings:
+            if not finding.suppressed:
+                counts[finding.severity] += 1
+        spread = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+        lines = [
+            f"security review: {self.status.value.upper()}, grade {self.grade.letter} "
+            f"({self.grade.score}/100)",
+            f"findings: {spread or 'none'}",
+        ]
+        if self.record.reason:
+            lines.append(self.record.reason)
+        return "\n".join(lines)
+
+    def file(self, store: str | Path | None = None) -> str:
+        """Save the record and return its location (see ``opskit.file_record``)."""
+        self.location = file_record(self.record, store)
+        return self.location
+
+    def raise_for_status(self) -> None:
+        """Raise unless the review passed, so unattended runs exit non-zero."""
+        if self.status is RecordStatus.FAILED:
+            raise ReviewFailed(self.summary())
+        if self.status is not RecordStatus.PASSED:
+            raise ReviewError(self.summary())
+
+
+def run_review(
+    *,
+    name: str = "",
+    urls: Sequence[str] = (),
+    env_files: Sequence[str] = (),
+    build: str = "",
+    audits: Sequence[str] = (),
+    lockfile: str = "",
+    advisories: str = "",
+    tokens: Sequence[str] = (),
+    suppressions: str = "",
+    allowlist: str = "",
+    fail_on: str = "high",
+    client_prefixes: Sequence[str] = envvars.CLIENT_PREFIXES,
+    timeout: float = 10.0,
+    today: date | None = None,
+) -> ReviewResult:
+    """Run every check the inputs call for; never raises for an outcome."""
+    raw: dict[str, Any] = {
+        "name": name,
+        "urls": list(urls),
+        "env_files": list(env_files),
+        "build": build,
+        "audits": list(audits),
+        "lockfile": lockfile,
+        "advisories": advisories,
+        "tokens": [f"<{len(t)} characters>" for t in tokens],
+        "suppressions": suppressions,
+        "allowlist": allowlist,
+        "fail_on": fail_on,
+    }
+    timer = PhaseTimer()
+    findings: list[Finding] = []
+    graded = Grade(100, "A+")
+    try:
+        gate = _severity(fail_on)
+        with tempfile.TemporaryDirectory(prefix="opskit-review-") as work:
+            build, env_files = _resolve_demo(build, list(env_files), Path(work))
+            findings = _run_checks(
+                timer,
+                urls,
+                env_files,
+                build,
+                audits,
+                lockfile,
+                advisories,
+                tokens,
+                allowlist,
+                client_prefixes,
+                timeout,
+            )
+        if suppressions:
+            entries = load_suppressions(suppressions)
+            findings = apply_suppressions(
+                findings, entries, today or date.today()
+            ).findings
+        graded = grade(findings)
+        gated = at_or_above(findings, gate)
+        status = RecordStatus.FAILED if gated else RecordStatus.PASSED
+        reason = f"{len(gated)} finding(s) at or above {gate.value}" if gated else ""
+    except OpskitError as exc:
+        status, reason = RecordStatus.ERROR, str(exc)
+
+    record = Record(
+        kind=KIND,
+        name=name or _default_name(urls, build),
+        started_by=started_by(),
+        started_at=timer.started_at,
+        ended_at=utc_now(),
+        status=status,
+        reason=reason,
+        parameters=mask_parameters(raw),
+        phases=timer.phases,
+        findings=findings,
+        measurements={
+            "score": graded.score,
+            "grade": graded.letter,
+            "findings": len([f for f in findings if not f.suppressed]),
+        },
+        environment=current_environment(),
+    )
+    return ReviewResult(record=record, findings=findings, grade=graded)
+
+
+def _run_checks(
+    timer: PhaseTimer,
+    urls: Sequence[str],
+    env_files: Sequence[str],
+    build: str,
+    audits: Sequence[str],
+    lockfile: str,
+    advisories: str,
+    tokens: Sequence[str],
+    allowlist: str,
+    prefixes: Sequence[str],
+    timeout: float,
+) -> list[Finding]:
+    findings: list[Finding] = []
+    if urls:
+        with timer.phase("headers"):
+            for url in urls:
+                findings += _review_url(url, timeout)
+    if env_files:
+        with timer.phase("envvars"):
+            for path in env_files:
+                findings += envvars.review(envvars.read_env_file(path), path, prefixes)
+    if build:
+        with timer.phase("secrets"):
+            allow = secrets.load_allowlist(allowlist) if allowlist else set()
+            findings += secrets.scan(build, allow)
+    if audits or lockfile:
+        with timer.phase("dependencies"):
+            for path in audits:
+                findings += deps.read_audit(path)
+            if lockfile:
+                if not advisories:
+                    raise ParameterError(
+                        "advisories: a lockfile check needs an OSV advisory file"
+                    )
+                findings += deps.check_lockfile(lockfile, advisories)
+    if tokens:
+        with timer.phase("jwt"):
+            for index, token in enumerate(tokens, 1):
+                findings += jwt.review(token, f"token {index}")
+    if not timer.phases:
+        raise InputError(
+            "review: nothing to review; give urls, env files, a build folder, audit "
+            "files, a lockfile or a token"
+        )
+    return findings
+
+
+def _review_url(url: str, timeout: float) -> list[Finding]:
+    if not url.startswith(("http://", "https://")):
+        raise ParameterError(f"urls: {url!r} is not an http(s) URL")
+    first = fetch(url, timeout=timeout)
+    found = headers.review(first)
+    if first.error:
+        return found
+    second = fetch(url, timeout=timeout)
+    if not second.error:
+        found += csp.repeated_nonces(
+            first.final.values("content-security-policy"),
+            second.final.values("content-security-policy"),
+            url,
+        )
+    return found + cors.probe(url, timeout)
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity(text.lower())
+    except ValueError as exc:
+        raise ParameterError(
+            f"fail_on: {text!r} is no severity; choose info, low, medium, high "
+            "or critical"
+        ) from exc
+
+
+def _resolve_demo(
+    build: str, env_files: list[str], work: Path
+) -> tuple[str, list[str]]:
+    if build != DEMO:
+        return build, env_files
+    from opskit.security.demo import write_demo_build
+
+    dist, env = write_demo_build(work)
+    return str(dist), [*env_files, str(env)]
+
+
+def _default_name(urls: Sequence[str], build: str) -> str:
+    if urls:
+        return urls[0].split("://", 1)[-1].split("/", 1)[0]
+    return Path(build).name if build else "review"

@@ -1,0 +1,114 @@
+"""A whole review: checks chosen by the inputs, suppressions, the grade, the
+gate, the record, and the formats CI systems read."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from opskit.records import RecordStatus, RecordStore
+from opskit.security.review import run_review
+from tests.helpers import Invoke
+from tests.security.conftest import Route, Site
+
+
+def test_a_site_review_grades_and_gates(site: Site) -> None:
+    site.routes["/"] = Route(
+        headers=[("Content-Type", "text/html"),
+                 ("Content-Security-Policy", "script-src 'nonce-fixed' 'self'")],
+        cors_reflect=True, cors_credentials=True,
+    )  # fmt: skip
+
+    result = run_review(urls=[site.url("/")], fail_on="critical")
+
+    ids = {f.id for f in result.findings}
+    assert {
+        "csp-nonce-reuse",
+        "cors-any-origin-with-credentials",
+        "http-no-redirect",
+    } <= ids
+    assert result.status is RecordStatus.FAILED
+    assert result.grade.letter == "F"
+    assert result.record.kind == "security-review"
+    assert result.record.name == site.base.split("://")[1]
+    assert [p.name for p in result.record.phases] == ["headers"]
+
+
+def test_suppressions_and_the_gate_decide_the_status(tmp_path: Path) -> None:
+    suppressions = tmp_path / "suppressions.yaml"
+    suppressions.write_text(
+        "- {finding: aws-access-key-id, location: 'assets/index.js:1:67', owner: sec, "
+        "reason: documentation example, expires: 2099-01-01}\n"
+        "- {finding: env-client-secret, owner: sec, reason: example, "
+        "expires: 2099-01-01}\n"
+    )
+
+    strict = run_review(build="demo", fail_on="high")
+    accepted = run_review(build="demo", fail_on="high", suppressions=str(suppressions),
+                          today=date(2026, 12, 3))  # fmt: skip
+
+    assert strict.status is RecordStatus.FAILED
+    assert accepted.status is RecordStatus.PASSED
+    assert accepted.grade.score == 90
+    assert sum(1 for f in accepted.findings if f.suppressed) == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({}, "nothing to review"),
+        ({"build": "demo", "fail_on": "severe"}, "fail_on: 'severe' is no severity"),
+        ({"urls": ["ftp://x"]}, "is not an http(s) URL"),
+        ({"lockfile": "package-lock.json"}, "advisories: a lockfile check needs"),
+    ],
+)
+def test_bad_input_is_an_error_record(changes: dict[str, object], message: str) -> None:
+    result = run_review(**changes)  # type: ignore[arg-type]
+
+    assert result.status is RecordStatus.ERROR
+    assert message in result.record.reason
+
+
+def test_the_cli_gates_and_writes_each_format(
+    opskit: Invoke, tmp_path: Path, record_store: Path
+) -> None:
+    base = ["review", "--build", "demo", "--record-store", str(record_store)]
+
+    table = opskit(*base)
+    lenient = opskit(*base, "--fail-on", "critical")
+    as_json = opskit(*base, "--format", "json")
+    sarif = opskit(*base, "--format", "sarif")
+    junit_path = tmp_path / "junit.xml"
+    opskit(*base, "--format", "junit", "--output", str(junit_path))
+
+    assert table.code == 1 and "aws-access-key-id" in table.stdout
+    assert "grade C (50/100)" in table.stderr
+    assert lenient.code == 0
+    assert json.loads(as_json.stdout)["grade"] == "C"
+    results = json.loads(sarif.stdout)["runs"][0]["results"]
+    located = next(r for r in results if r["ruleId"] == "aws-access-key-id")
+    region = located["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 1, "startColumn": 67}
+    suite = ET.parse(junit_path).getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "2")
+    assert len(RecordStore.open(record_store).find(kind="security-review")) == 5
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_through_opskit_run(
+    opskit: Invoke, record_store: Path
+) -> None:
+    done = opskit("run", "security_review", "--record-store", str(record_store))
+
+    assert done.code == 1
+    (stored,) = RecordStore.open(record_store).find()
+    assert stored.record.kind == "security-review"
+    assert stored.record.status is RecordStatus.FAILED
+    assert {a.path for a in stored.record.artifacts} == {
+        "notebook.ipynb",
+        "report.html",
+    }
