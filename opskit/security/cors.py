@@ -4,6 +4,8 @@ signed-in user's data."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from opskit.records import Finding, Severity
 from opskit.security.http import fetch
 
@@ -14,8 +16,15 @@ FOREIGN = "https://attacker.example"
 def probe(url: str, timeout: float = 10.0) -> list[Finding]:
     """Findings from two requests to ``url``: foreign Origin and ``null``."""
     findings = []
-    for origin in (FOREIGN, "null"):
-        fetched = fetch(url, timeout=timeout, headers={"Origin": origin})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = pool.map(
+            lambda origin: (
+                origin,
+                fetch(url, timeout=timeout, headers={"Origin": origin}),
+            ),
+            (FOREIGN, "null"),
+        )
+    for origin, fetched in answers:
         if fetched.error:
             continue  # the header review reports an unreachable site once
         final = fetched.final
