@@ -7,31 +7,37 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from opskit.records import Finding, Severity
-from opskit.security.http import fetch
+from opskit.security.http import Fetched, fetch
 
 CHECK = "cors"
 FOREIGN = "https://attacker.example"
+ORIGINS = (FOREIGN, "null")
 
 
 def probe(url: str, timeout: float = 10.0) -> list[Finding]:
     """Findings from two requests to ``url``: foreign Origin and ``null``."""
-    findings = []
     with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = pool.map(
-            lambda origin: (
-                origin,
-                fetch(url, timeout=timeout, headers={"Origin": origin}),
-            ),
-            (FOREIGN, "null"),
+        answers = list(
+            pool.map(
+                lambda origin: fetch(url, timeout=timeout, headers={"Origin": origin}),
+                ORIGINS,
+            )
         )
-    for origin, fetched in answers:
-        if fetched.error:
-            continue  # the header review reports an unreachable site once
-        final = fetched.final
-        allowed = final.first("access-control-allow-origin").strip()
-        credentials = final.first("access-control-allow-credentials").lower() == "true"
-        findings += _judge(origin, allowed, credentials, url)
-    return findings
+    return [
+        f
+        for origin, fetched in zip(ORIGINS, answers, strict=True)
+        for f in judge(origin, fetched, url)
+    ]
+
+
+def judge(origin: str, fetched: Fetched, url: str) -> list[Finding]:
+    """Findings from one response to a request sent with ``Origin: origin``."""
+    if fetched.error:
+        return []  # the header review reports an unreachable site once
+    final = fetched.final
+    allowed = final.first("access-control-allow-origin").strip()
+    credentials = final.first("access-control-allow-credentials").lower() == "true"
+    return _judge(origin, allowed, credentials, url)
 
 
 def _judge(origin: str, allowed: str, credentials: bool, url: str) -> list[Finding]:

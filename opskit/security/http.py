@@ -4,8 +4,10 @@ final body's start, with failures turned into values the review reports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
+from requests.adapters import HTTPAdapter
 
 MAX_BODY_BYTES = 1024 * 1024
 USER_AGENT = "opskit-security-review"
@@ -45,29 +47,46 @@ class Fetched:
         return self.hops[-1]
 
 
+def new_session(connections: int = 10, max_redirects: int = 10) -> requests.Session:
+    """A session for review requests: keeps connections, keeps no cookies (a
+    cookie set by one response must not change the next one)."""
+    session = requests.Session()
+    session.max_redirects = max_redirects
+    session.headers["User-Agent"] = USER_AGENT
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = HTTPAdapter(pool_connections=connections, pool_maxsize=connections)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def fetch(
     url: str,
     *,
     timeout: float = 10.0,
     headers: dict[str, str] | None = None,
     max_redirects: int = 10,
+    session: requests.Session | None = None,
 ) -> Fetched:
     """GET ``url`` following redirects; a network failure is returned in
-    ``error`` instead of raised, so one bad URL never stops a review."""
-    session = requests.Session()
-    session.max_redirects = max_redirects
-    session.headers["User-Agent"] = USER_AGENT
+    ``error`` instead of raised, so one bad URL never stops a review.
+    A shared ``session`` reuses connections across calls and threads."""
+    own = session is None
+    session = session or new_session(max_redirects=max_redirects)
     try:
         response = session.get(url, headers=headers, timeout=timeout, stream=True)
         body = response.raw.read(MAX_BODY_BYTES, decode_content=True)
     except requests.TooManyRedirects:
-        return Fetched(url, error=f"more than {max_redirects} redirects (a loop?)")
+        return Fetched(
+            url, error=f"more than {session.max_redirects} redirects (a loop?)"
+        )
     except requests.Timeout:
         return Fetched(url, error=f"no answer within {timeout:g} s")
     except (requests.RequestException, OSError, ValueError) as exc:
         return Fetched(url, error=f"{type(exc).__name__}: {_short(exc)}")
     finally:
-        session.close()
+        if own:
+            session.close()
 
     hops = [_hop(r) for r in [*response.history, response]]
     text = body.decode(response.encoding or "utf-8", errors="replace")

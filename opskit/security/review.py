@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from requests import Session
 
 from opskit.errors import CheckFailed, InputError, OpskitError, ParameterError
 from opskit.phases import PhaseTimer, utc_now
@@ -32,7 +33,7 @@ from opskit.records import (
 )
 from opskit.security import cors, csp, deps, envvars, headers, jwt, secrets
 from opskit.security.grading import Grade, at_or_above, grade
-from opskit.security.http import fetch
+from opskit.security.http import Fetched, fetch, new_session
 from opskit.security.suppressions import apply_suppressions, load_suppressions
 
 logger = logging.getLogger(__name__)
@@ -252,31 +253,36 @@ def _run_checks(
 
 
 def review_urls(urls: Sequence[str], timeout: float = 10.0) -> list[Finding]:
-    """Review every URL at once: all their requests run concurrently, so the
-    whole review takes about as long as the slowest response."""
+    """Review every URL at once. Each gets three requests, all concurrent: a
+    plain one, one with a foreign Origin (which also shows whether the CSP
+    nonce changes) and one with Origin null. The whole review takes about as
+    long as the slowest response."""
     for url in urls:
         if not url.startswith(("http://", "https://")):
             raise ParameterError(f"urls: {url!r} is not an http(s) URL")
-    workers = min(len(urls) * 2, MAX_CONNECTIONS) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pages = [pool.submit(_two_fetches, url, timeout) for url in urls]
-        probes = [pool.submit(cors.probe, url, timeout) for url in urls]
-        found = [f for page in pages for f in page.result()]
-        return found + [f for probe in probes for f in probe.result()]
+    asks = [(url, origin) for url in urls for origin in (None, *cors.ORIGINS)]
+    workers = min(len(asks), MAX_CONNECTIONS) or 1
+    with new_session(workers) as session, ThreadPoolExecutor(workers) as pool:
+        answers = list(pool.map(lambda ask: _ask(ask, timeout, session), asks))
 
-
-def _two_fetches(url: str, timeout: float) -> list[Finding]:
-    """The page's findings, plus nonce reuse between two fetches of it."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        first, second = pool.map(lambda _: fetch(url, timeout=timeout), range(2))
-    found = headers.review(first)
-    if not first.error and not second.error:
-        found += csp.repeated_nonces(
-            first.final.values("content-security-policy"),
-            second.final.values("content-security-policy"),
-            url,
-        )
+    found: list[Finding] = []
+    for index, url in enumerate(urls):
+        plain, foreign, null = answers[3 * index : 3 * index + 3]
+        found += headers.review(plain)
+        if not plain.error and not foreign.error:
+            found += csp.repeated_nonces(
+                plain.final.values("content-security-policy"),
+                foreign.final.values("content-security-policy"),
+                url,
+            )
+        found += cors.judge(cors.FOREIGN, foreign, url) + cors.judge("null", null, url)
     return found
+
+
+def _ask(ask: tuple[str, str | None], timeout: float, session: Session) -> Fetched:
+    url, origin = ask
+    headers = {"Origin": origin} if origin else None
+    return fetch(url, timeout=timeout, headers=headers, session=session)
 
 
 def _severity(text: str) -> Severity:
