@@ -130,6 +130,8 @@ def review(
         Path(output).write_text(report() + "\n", encoding="utf-8")
     else:
         click.echo(report())
+    for unused in result.record.details.get("unused_suppressions", []):
+        err.print(f"unused suppression: {unused} matched no finding", style="yellow")
     err.print(result.summary())
     err.print(f"record: {location}")
     sys.exit(EXIT_CODES[result.status])

@@ -154,6 +154,7 @@ def run_review(
     }
     timer = PhaseTimer()
     findings: list[Finding] = []
+    unused: list[str] = []
     graded = Grade(100, "A+")
     try:
         gate = _severity(fail_on)
@@ -174,9 +175,8 @@ def run_review(
             )
         if suppressions:
             entries = load_suppressions(suppressions)
-            findings = apply_suppressions(
-                findings, entries, today or date.today()
-            ).findings
+            applied = apply_suppressions(findings, entries, today or date.today())
+            findings, unused = applied.findings, [e.finding for e in applied.unused]
         graded = grade(findings)
         gated = at_or_above(findings, gate)
         status = RecordStatus.FAILED if gated else RecordStatus.PASSED
@@ -200,6 +200,7 @@ def run_review(
             "grade": graded.letter,
             "findings": len([f for f in findings if not f.suppressed]),
         },
+        details={"unused_suppressions": unused},
         environment=current_environment(),
     )
     return ReviewResult(record=record, findings=findings, grade=graded)

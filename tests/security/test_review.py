@@ -55,6 +55,7 @@ def test_suppressions_and_the_gate_decide_the_status(tmp_path: Path) -> None:
     assert accepted.status is RecordStatus.PASSED
     assert accepted.grade.score == 90
     assert sum(1 for f in accepted.findings if f.suppressed) == 2
+    assert accepted.record.details["unused_suppressions"] == []
 
 
 @pytest.mark.parametrize(
