@@ -30,6 +30,11 @@ from opskit.security.review import run_review
     help="A .env file to check for client-exposed secrets.",
 )
 @click.option(
+    "--process-env",
+    is_flag=True,
+    help="Also check this process's environment for client-exposed secrets.",
+)
+@click.option(
     "--build",
     default="",
     help="A built front-end folder to scan for secrets ('demo' writes a sample).",
@@ -86,6 +91,7 @@ from opskit.security.review import run_review
 def review(
     urls: tuple[str, ...],
     env_files: tuple[str, ...],
+    process_env: bool,
     build: str,
     audits: tuple[str, ...],
     lockfile: str,
@@ -106,6 +112,7 @@ def review(
         name=name,
         urls=urls,
         env_files=env_files,
+        process_env=process_env,
         build=build,
         audits=audits,
         lockfile=lockfile,

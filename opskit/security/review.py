@@ -8,6 +8,7 @@ grade the findings and judge them against a severity gate, in one record.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -126,6 +127,7 @@ def run_review(
     name: str = "",
     urls: Sequence[str] = (),
     env_files: Sequence[str] = (),
+    process_env: bool = False,
     build: str = "",
     audits: Sequence[str] = (),
     lockfile: str = "",
@@ -143,6 +145,7 @@ def run_review(
         "name": name,
         "urls": list(urls),
         "env_files": list(env_files),
+        "process_env": process_env,
         "build": build,
         "audits": list(audits),
         "lockfile": lockfile,
@@ -160,19 +163,20 @@ def run_review(
         gate = _severity(fail_on)
         with tempfile.TemporaryDirectory(prefix="opskit-review-") as work:
             build, env_files = _resolve_demo(build, list(env_files), Path(work))
-            findings = _run_checks(
-                timer,
-                urls,
-                env_files,
-                build,
-                audits,
-                lockfile,
-                advisories,
-                tokens,
-                allowlist,
-                client_prefixes,
-                timeout,
+            inputs = _Inputs(
+                urls=urls,
+                env_files=env_files,
+                process_env=process_env,
+                build=build,
+                audits=audits,
+                lockfile=lockfile,
+                advisories=advisories,
+                tokens=tokens,
+                allowlist=allowlist,
+                prefixes=client_prefixes,
+                timeout=timeout,
             )
+            findings = _run_checks(timer, inputs)
         if suppressions:
             entries = load_suppressions(suppressions)
             applied = apply_suppressions(findings, entries, today or date.today())
@@ -206,44 +210,55 @@ def run_review(
     return ReviewResult(record=record, findings=findings, grade=graded)
 
 
-def _run_checks(
-    timer: PhaseTimer,
-    urls: Sequence[str],
-    env_files: Sequence[str],
-    build: str,
-    audits: Sequence[str],
-    lockfile: str,
-    advisories: str,
-    tokens: Sequence[str],
-    allowlist: str,
-    prefixes: Sequence[str],
-    timeout: float,
-) -> list[Finding]:
+@dataclass(frozen=True)
+class _Inputs:
+    urls: Sequence[str]
+    env_files: Sequence[str]
+    process_env: bool
+    build: str
+    audits: Sequence[str]
+    lockfile: str
+    advisories: str
+    tokens: Sequence[str]
+    allowlist: str
+    prefixes: Sequence[str]
+    timeout: float
+
+
+def _run_checks(timer: PhaseTimer, given: _Inputs) -> list[Finding]:
     findings: list[Finding] = []
-    if urls:
+    if given.urls:
         with timer.phase("headers"):
-            findings += review_urls(urls, timeout)
-    if env_files:
+            findings += review_urls(given.urls, given.timeout)
+    if given.env_files or given.process_env:
         with timer.phase("envvars"):
-            for path in env_files:
-                findings += envvars.review(envvars.read_env_file(path), path, prefixes)
-    if build:
+            for path in given.env_files:
+                findings += envvars.review(
+                    envvars.read_env_file(path), path, given.prefixes
+                )
+            if given.process_env:
+                findings += envvars.review(
+                    dict(os.environ), "process environment", given.prefixes
+                )
+    if given.build:
         with timer.phase("secrets"):
-            allow = secrets.load_allowlist(allowlist) if allowlist else set()
-            findings += secrets.scan(build, allow)
-    if audits or lockfile:
+            allow = (
+                secrets.load_allowlist(given.allowlist) if given.allowlist else set()
+            )
+            findings += secrets.scan(given.build, allow)
+    if given.audits or given.lockfile:
         with timer.phase("dependencies"):
-            for path in audits:
+            for path in given.audits:
                 findings += deps.read_audit(path)
-            if lockfile:
-                if not advisories:
+            if given.lockfile:
+                if not given.advisories:
                     raise ParameterError(
                         "advisories: a lockfile check needs an OSV advisory file"
                     )
-                findings += deps.check_lockfile(lockfile, advisories)
-    if tokens:
+                findings += deps.check_lockfile(given.lockfile, given.advisories)
+    if given.tokens:
         with timer.phase("jwt"):
-            for index, token in enumerate(tokens, 1):
+            for index, token in enumerate(given.tokens, 1):
                 findings += jwt.review(token, f"token {index}")
     if not timer.phases:
         raise InputError(

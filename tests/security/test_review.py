@@ -113,3 +113,15 @@ def test_the_notebook_runs_through_opskit_run(
         "notebook.ipynb",
         "report.html",
     }
+
+
+def test_the_process_environment_can_be_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEXT_PUBLIC_SECRET_TOKEN", "tok_0123456789abcdef")
+
+    result = run_review(process_env=True, fail_on="critical")
+
+    (finding,) = [f for f in result.findings if f.check == "envvars"]
+    assert finding.location == "process environment"
+    assert finding.evidence == "NEXT_PUBLIC_SECRET_TOKEN=tok_************"
