@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from opskit.records import Finding, Severity
+from opskit.security.findings import new_finding
 from opskit.security.http import Fetched, fetch
 
 CHECK = "cors"
@@ -77,13 +78,13 @@ def _judge(origin: str, allowed: str, credentials: bool, url: str) -> list[Findi
 def _finding(
     rule: str, severity: Severity, title: str, evidence: str, url: str
 ) -> Finding:
-    return Finding(
-        id=rule,
-        check=CHECK,
-        severity=severity,
-        title=title,
+    return new_finding(
+        CHECK,
+        rule,
+        severity,
+        title,
         evidence=evidence,
+        location=url,
         advice="allow only the origins that need access, from a fixed list",
         reference="https://developer.mozilla.org/en-US/docs/Web/HTTP/CORS",
-        location=url,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from opskit.records import Finding, Severity
+from opskit.security.findings import new_finding
 
 CHECK = "csp"
 REFERENCE = "https://www.w3.org/TR/CSP3/"
@@ -400,15 +401,15 @@ def _finding(
     location: str,
     check: str = CHECK,
 ) -> Finding:
-    return Finding(
-        id=rule,
-        check=check,
-        severity=severity,
-        title=title,
+    return new_finding(
+        check,
+        rule,
+        severity,
+        title,
         evidence=evidence,
         advice=advice,
-        reference=REFERENCE,
         location=location,
+        reference=REFERENCE,
     )
 
 

@@ -8,9 +8,11 @@ import re
 
 from opskit.records import Finding, Severity
 from opskit.security import cookies, csp
+from opskit.security.findings import new_finding
 from opskit.security.http import Fetched, Hop
 
 CHECK = "headers"
+REFERENCE = "https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers"
 YEAR_SECONDS = 31_536_000
 _UNSAFE_REFERRER = {"unsafe-url", "no-referrer-when-downgrade"}
 _VERSION = re.compile(r"\d+\.\d+")
@@ -207,13 +209,13 @@ def _basics(final: Hop) -> list[Finding]:
 def _finding(
     rule: str, severity: Severity, title: str, evidence: str, advice: str, location: str
 ) -> Finding:
-    return Finding(
-        id=rule,
-        check=CHECK,
-        severity=severity,
-        title=title,
+    return new_finding(
+        CHECK,
+        rule,
+        severity,
+        title,
         evidence=evidence,
         advice=advice,
         location=location,
-        reference="https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers",
+        reference=REFERENCE,
     )

@@ -37,9 +37,8 @@ def build(tmp_path: Path) -> Path:
     )
     (root / "assets" / "pay.mjs").write_text(f'export const key = "{STRIPE}";')
     (root / "assets" / "app.js.map").write_text('{"version":3,"sources":["src/a.ts"]}')
-    (root / "index.html").write_text(
-        "<html><script>window.cfg={client_secret:'Zr8Qv2Lm9Xw4Tn7Bk1Yp'}</script></html>"
-    )
+    page = "<html><script>window.cfg={client_secret:'Zr8Qv2Lm9Xw4Tn7Bk1Yp'}</script>"
+    (root / "index.html").write_text(page + "</html>")
     (root / "config.json").write_text('{"privateKey": "-----BEGIN PRIVATE KEY-----"}')
     (root / "logo.png").write_bytes(AWS_KEY_ID.encode())  # not a bundle file
     return root
