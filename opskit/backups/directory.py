@@ -213,9 +213,10 @@ class _Walk:
                 )
             names = sorted(dirnames + filenames)
             dirnames[:] = [
-                d for d in sorted(dirnames)
+                d
+                for d in sorted(dirnames)
                 if not (folder / d).is_symlink() and not self._excluded(folder / d)
-            ]  # fmt: skip
+            ]
             for name in names:
                 path = folder / name
                 if name in dirnames or self._excluded(path):
@@ -248,9 +249,10 @@ class _Walk:
     def _excluded(self, path: Path) -> bool:
         relative = self._relative(path)
         hits = {
-            p for p in self.exclude
+            p
+            for p in self.exclude
             if fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(path.name, p)
-        }  # fmt: skip
+        }
         self.matched |= hits
         return bool(hits)
 

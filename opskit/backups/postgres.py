@@ -288,9 +288,13 @@ def _dump(
 ) -> Any:
     safe_dsn, env = _password_env(dsn)
     command = [
-        find_program("pg_dump"), "--format=custom", f"--compress={level}",
-        f"--snapshot={snapshot}", "--no-password", f"--dbname={safe_dsn}",
-    ]  # fmt: skip
+        find_program("pg_dump"),
+        "--format=custom",
+        f"--compress={level}",
+        f"--snapshot={snapshot}",
+        "--no-password",
+        f"--dbname={safe_dsn}",
+    ]
     errors = workdir / "pg_dump.err"
     with errors.open("wb") as err:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, env=env)
@@ -315,9 +319,13 @@ def _dump(
 def _restore_command(target: str) -> list[str]:
     safe_dsn, _ = _password_env(target)
     return [
-        find_program("pg_restore"), "--exit-on-error", "--no-owner",
-        "--no-privileges", "--no-password", f"--dbname={safe_dsn}",
-    ]  # fmt: skip
+        find_program("pg_restore"),
+        "--exit-on-error",
+        "--no-owner",
+        "--no-privileges",
+        "--no-password",
+        f"--dbname={safe_dsn}",
+    ]
 
 
 def _run_restore(command: list[str], target: str, stdin: BinaryIO | None) -> None:

@@ -144,9 +144,12 @@ class SqliteEngine(Engine):
             db = _connect_readonly(Path(target), "restored copy")
         except InputError as exc:
             unreadable = Check(
-                name="integrity_check", status=CheckStatus.FAILED, expected="ok",
-                actual="not a SQLite database", detail=str(exc),
-            )  # fmt: skip
+                name="integrity_check",
+                status=CheckStatus.FAILED,
+                expected="ok",
+                actual="not a SQLite database",
+                detail=str(exc),
+            )
             return Validation(checks=[unreadable])
         with closing(db):
             checks = [_integrity(db)]

@@ -97,9 +97,13 @@ def list_command(store: str) -> None:
     for m in manifests:
         age = format_duration((now - m.taken_at).total_seconds())
         table.add_row(
-            m.backup_id, f"{m.taken_at:%Y-%m-%d %H:%M:%S}", age, m.engine,
-            f"{m.size:,}", m.source,
-        )  # fmt: skip
+            m.backup_id,
+            f"{m.taken_at:%Y-%m-%d %H:%M:%S}",
+            age,
+            m.engine,
+            f"{m.size:,}",
+            m.source,
+        )
     out.print(table)
     for problem in problems:
         err.print(f"unreadable {problem.backup_id}: {problem.reason}", style="red")
