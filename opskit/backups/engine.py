@@ -173,6 +173,27 @@ def parse_data_time(value: object, query: str) -> datetime:
     )
 
 
+def read_freshness(
+    query: str,
+    run: Callable[[str], object],
+    errors: type[Exception] | tuple[type[Exception], ...],
+) -> datetime:
+    """Run the freshness query with ``run`` and read its value as a UTC time;
+    a failing query or an empty result is an ``InputError`` naming it."""
+    try:
+        value = run(query)
+    except errors as exc:
+        raise InputError(
+            f"freshness_query: {query!r} failed: {str(exc).strip()}; fix the SQL"
+        ) from exc
+    if value is None:
+        raise InputError(
+            f"freshness_query: {query!r} returned no value; "
+            "it must return the newest data time"
+        )
+    return parse_data_time(value, query)
+
+
 def _from_epoch(value: float, query: str) -> datetime:
     """Epoch seconds before 2000 are almost surely a count, not a time."""
     try:

@@ -34,7 +34,7 @@ from opskit.backups.engine import (
     RestoreOptions,
     Validation,
     freshness_check,
-    parse_data_time,
+    read_freshness,
     register_engine,
     require_components,
     row_count_checks,
@@ -238,18 +238,7 @@ def _count_rows(conn: psycopg.Connection[Any]) -> dict[str, int]:
 def _freshness(conn: psycopg.Connection[Any], query: str) -> datetime | None:
     if not query:
         return None
-    try:
-        value = _scalar(conn, query)
-    except psycopg.Error as exc:
-        raise InputError(
-            f"freshness_query: {query!r} failed: {str(exc).strip()}; fix the SQL"
-        ) from exc
-    if value is None:
-        raise InputError(
-            f"freshness_query: {query!r} returned no value; "
-            "it must return the newest data time"
-        )
-    return parse_data_time(value, query)
+    return read_freshness(query, lambda sql: _scalar(conn, sql), psycopg.Error)
 
 
 def _server_info(conn: psycopg.Connection[Any]) -> dict[str, Any]:

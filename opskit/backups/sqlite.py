@@ -25,7 +25,7 @@ from opskit.backups.engine import (
     Validation,
     first_missing_folder,
     freshness_check,
-    parse_data_time,
+    read_freshness,
     register_engine,
     require_components,
     row_count_checks,
@@ -245,18 +245,7 @@ def _first(db: sqlite3.Connection, sql: str) -> object:
 
 
 def _freshness(db: sqlite3.Connection, query: str) -> datetime:
-    try:
-        value = _first(db, query)
-    except sqlite3.Error as exc:
-        raise InputError(
-            f"freshness_query: {query!r} failed: {exc}; fix the SQL"
-        ) from exc
-    if value is None:
-        raise InputError(
-            f"freshness_query: {query!r} returned no value; "
-            "it must return the newest data time"
-        )
-    return parse_data_time(value, query)
+    return read_freshness(query, lambda sql: _first(db, sql), sqlite3.Error)
 
 
 def _integrity(db: sqlite3.Connection) -> Check:
