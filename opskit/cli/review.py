@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from opskit.cli.app import EXIT_CODES, cli, err, out, store_option
+from opskit.errors import InputError
 from opskit.records import Finding, Severity
 from opskit.security import formats
 from opskit.security.envvars import CLIENT_PREFIXES
@@ -61,7 +62,7 @@ from opskit.security.review import run_review
 )
 @click.option(
     "--fail-on",
-    type=click.Choice([s.value for s in Severity]),
+    type=click.Choice([s.value for s in Severity], case_sensitive=False),
     default="high",
     show_default=True,
     help="Lowest severity that fails.",
@@ -120,7 +121,7 @@ def review(
         tokens=tokens,
         suppressions=suppressions,
         allowlist=allowlist,
-        fail_on=fail_on,
+        fail_on=fail_on.lower(),
         timeout=timeout,
         client_prefixes=prefixes or CLIENT_PREFIXES,
     )
@@ -129,12 +130,18 @@ def review(
     report = {
         "json": lambda: formats.to_json(result.findings, result.grade),
         "sarif": lambda: formats.to_sarif(result.findings),
-        "junit": lambda: formats.to_junit(result.findings, Severity(fail_on)),
+        "junit": lambda: formats.to_junit(result.findings, Severity(fail_on.lower())),
     }.get(fmt)
     if report is None:
         _print_table(result.findings)
     elif output:
-        Path(output).write_text(report() + "\n", encoding="utf-8")
+        try:
+            Path(output).write_text(report() + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"--output {output}: cannot write the report ({exc.strerror}); the "
+                f"review itself is filed at {location}"
+            ) from exc
     else:
         click.echo(report())
     for unused in result.record.details.get("unused_suppressions", []):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from opskit.records import Finding, Severity
+from opskit.security.findings import masked
 
 CHECK = "cookies"
 _SESSION = re.compile(r"sess|sid|auth|token|jwt|login|remember", re.I)
@@ -86,8 +87,7 @@ def _cookie(value: str, https: bool, url: str) -> list[Finding]:
 
 
 def _masked(value: str) -> str:
-    """The cookie with its value cut to four characters, never shown whole."""
+    """The cookie with its value masked, never shown whole."""
     name, _, rest = value.partition("=")
     secret, _, attrs = rest.partition(";")
-    shown = secret[:4] + "****" if secret else ""
-    return f"{name}={shown}" + (f";{attrs}" if attrs else "")
+    return f"{name}={masked(secret) if secret else ''}" + (f";{attrs}" if attrs else "")

@@ -219,28 +219,36 @@ def _judge(policies: list[Policy], location: str, missing: Severity) -> list[Fin
 
 
 def _hygiene(policy: Policy, location: str) -> list[Finding]:
-    found = [
-        _finding(
-            "csp-duplicate-directive",
-            Severity.LOW,
-            f"directive {name} repeats; browsers ignore the repeat",
-            name,
-            "merge the sources into the first occurrence",
-            location,
+    """One finding per repeated directive and one per unknown one, however many
+    times each occurs, so a flood of repeats cannot sink the grade."""
+    found = []
+    for name in dict.fromkeys(policy.duplicates):
+        count = policy.duplicates.count(name)
+        found.append(
+            _finding(
+                "csp-duplicate-directive",
+                Severity.LOW,
+                f"directive {name} repeats; browsers ignore the repeat",
+                f"{name} repeated {count} time(s)",
+                "merge the sources into the first occurrence",
+                location,
+            )
         )
-        for name in policy.duplicates
-    ]
-    found += [
-        _finding(
-            "csp-unknown-directive",
-            Severity.INFO,
-            f"unknown directive {name}",
-            name,
-            "remove it or fix its spelling",
-            location,
+    unknown = list(dict.fromkeys(policy.unknown))
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         )
-        for name in policy.unknown
-    ]
+        found.append(
+            _finding(
+                "csp-unknown-directive",
+                Severity.INFO,
+                f"unknown directives: {shown}",
+                shown,
+                "remove them or fix their spelling",
+                location,
+            )
+        )
     return found
 
 

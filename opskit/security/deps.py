@@ -17,6 +17,7 @@ from opskit.records import Finding, Severity
 from opskit.security.findings import new_finding
 
 CHECK = "dependencies"
+_SEMVER = re.compile(r"^v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 _WORDS = {
     "critical": Severity.CRITICAL,
     "high": Severity.HIGH,
@@ -29,6 +30,16 @@ _WORDS = {
 
 def read_audit(path: str | Path) -> list[Finding]:
     """Findings from a saved audit report, whichever of the formats it is."""
+    try:
+        return _read_audit(path)
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise InputError(
+            f"{path}: a field has an unexpected shape ({exc}); is this an unedited "
+            "npm audit, pip-audit or osv-scanner report?"
+        ) from exc
+
+
+def _read_audit(path: str | Path) -> list[Finding]:
     data = _load_json(path)
     location = str(path)
     if isinstance(data, dict) and "advisories" in data:
@@ -47,6 +58,16 @@ def read_audit(path: str | Path) -> list[Finding]:
 
 def check_lockfile(lockfile: str | Path, advisories: str | Path) -> list[Finding]:
     """Match a package-lock.json against OSV advisories, offline."""
+    try:
+        return _check_lockfile(lockfile, advisories)
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise InputError(
+            f"{lockfile} or {advisories}: a field has an unexpected shape ({exc}); "
+            "give an npm package-lock.json and a list of OSV advisories"
+        ) from exc
+
+
+def _check_lockfile(lockfile: str | Path, advisories: str | Path) -> list[Finding]:
     lock = _load_json(lockfile)
     if not isinstance(lock, dict):
         raise InputError(f"{lockfile}: not a package-lock.json")
@@ -58,6 +79,8 @@ def check_lockfile(lockfile: str | Path, advisories: str | Path) -> list[Finding
     direct = _direct_names(lock)
     findings = []
     for name, version in sorted(set(_installed(lock))):
+        if not _SEMVER.match(version):
+            continue  # a tag, URL or path: no range can be compared with it
         for entry in entries:
             fixed = _affects(entry, name, version)
             if fixed is None:

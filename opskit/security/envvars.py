@@ -75,7 +75,10 @@ def _why_sensitive(name: str, value: str) -> str:
 
 
 def _unquote(raw: str) -> str:
+    """The value of a .env line: the text between matching quotes, or up to a
+    `` #`` comment; a lone opening quote is dropped."""
     value = raw.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
+    if value[:1] in ("'", '"'):
+        closing = value.find(value[0], 1)
+        return value[1:closing] if closing > 0 else value[1:]
     return value.split(" #", 1)[0].strip()

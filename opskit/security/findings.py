@@ -33,8 +33,10 @@ def new_finding(
 
 
 def masked(value: str) -> str:
-    """A secret as a finding may show it: the first four characters, then stars."""
-    return value[:4] + "*" * min(max(len(value) - 4, 4), 12)
+    """A secret as a finding may show it: at most its first four characters
+    (fewer for short values, none under eight), then stars."""
+    shown = min(4, len(value) // 4) if len(value) >= 8 else 0
+    return value[:shown] + "*" * min(max(len(value) - shown, 4), 12)
 
 
 def entropy(value: str) -> float:

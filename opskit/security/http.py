@@ -3,6 +3,8 @@ final body's start, with failures turned into values the review reports."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 
@@ -68,20 +70,48 @@ def fetch(
     max_redirects: int = 10,
     session: requests.Session | None = None,
 ) -> Fetched:
-    """GET ``url`` following redirects; a network failure is returned in
-    ``error`` instead of raised, so one bad URL never stops a review.
-    A shared ``session`` reuses connections across calls and threads."""
+    """GET ``url`` following redirects, within ``timeout`` seconds in all; a
+    failure is returned in ``error`` instead of raised, so one bad URL never
+    stops a review. A shared ``session`` reuses connections across threads.
+
+    The request runs in a daemon thread: a server that trickles its headers
+    or body cannot hold the review (or the process's exit) past the timeout.
+    """
+    outcome: list[Fetched] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(
+            _fetch(url, timeout, headers, max_redirects, session)
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout + 1)
+    if not outcome:
+        return Fetched(url, error=f"no complete answer within {timeout:g} s")
+    return outcome[0]
+
+
+def _fetch(
+    url: str,
+    timeout: float,
+    headers: dict[str, str] | None,
+    max_redirects: int,
+    session: requests.Session | None,
+) -> Fetched:
+    deadline = time.monotonic() + timeout
     own = session is None
     session = session or new_session(max_redirects=max_redirects)
     try:
         response = session.get(url, headers=headers, timeout=timeout, stream=True)
-        body = response.raw.read(MAX_BODY_BYTES, decode_content=True)
+        body = _read_body(response, deadline)
     except requests.TooManyRedirects:
         return Fetched(
             url, error=f"more than {session.max_redirects} redirects (a loop?)"
         )
     except requests.Timeout:
         return Fetched(url, error=f"no answer within {timeout:g} s")
+    except TimeoutError:
+        return Fetched(url, error=f"the body took longer than {timeout:g} s")
     except (requests.RequestException, OSError, ValueError) as exc:
         return Fetched(url, error=f"{type(exc).__name__}: {_short(exc)}")
     finally:
@@ -89,8 +119,29 @@ def fetch(
             session.close()
 
     hops = [_hop(r) for r in [*response.history, response]]
-    text = body.decode(response.encoding or "utf-8", errors="replace")
-    return Fetched(url, hops=hops, body=text)
+    return Fetched(url, hops=hops, body=_decode(body, response.encoding))
+
+
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """Read at most ``MAX_BODY_BYTES``, giving up at ``deadline``."""
+    chunks, size = [], 0
+    for chunk in response.raw.stream(65536, decode_content=True):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_BODY_BYTES:
+            break
+        if time.monotonic() > deadline:
+            response.close()
+            raise TimeoutError
+    response.close()
+    return b"".join(chunks)[:MAX_BODY_BYTES]
+
+
+def _decode(body: bytes, encoding: str | None) -> str:
+    try:
+        return body.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def _hop(response: requests.Response) -> Hop:

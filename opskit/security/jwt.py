@@ -9,6 +9,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 from typing import Any
 
 from opskit.errors import InputError
@@ -78,7 +79,16 @@ def review(
             f"{alg} secret of {len(weak)} characters from the weak list",
             "use a random secret of 32 bytes or more, and rotate it",
         )
-    if "exp" not in claims:
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if "exp" in claims and not _is_time(exp):
+        add(
+            "jwt-bad-exp",
+            Severity.HIGH,
+            "the expiry is not a time",
+            f"exp: {exp!r}",
+            "set exp to a NumericDate (seconds since 1970)",
+        )
+    elif "exp" not in claims:
         add(
             "jwt-no-exp",
             Severity.HIGH,
@@ -86,10 +96,8 @@ def review(
             "no exp claim",
             "set exp",
         )
-    elif isinstance(claims.get("iat"), int | float) and isinstance(
-        claims["exp"], int | float
-    ):
-        lifetime = claims["exp"] - claims["iat"]
+    elif _is_time(iat) and _is_time(exp):
+        lifetime = float(exp) - float(iat)  # type: ignore[arg-type]
         if lifetime > max_lifetime:
             add(
                 "jwt-long-lifetime",
@@ -142,3 +150,11 @@ def _weak_secret(alg: str, signing_input: bytes, signature: bytes) -> str | None
         if hmac.compare_digest(expected, signature):
             return secret
     return None
+
+
+def _is_time(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )

@@ -8,6 +8,7 @@ grade the findings and judge them against a severity gate, in one record.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 from requests import Session
@@ -101,8 +103,12 @@ class ReviewResult:
                 counts[finding.severity] += 1
         spread = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
         lines = [
-            f"security review: {self.status.value.upper()}, grade {self.grade.letter} "
-            f"({self.grade.score}/100)",
+            f"security review: {self.status.value.upper()}, "
+            + (
+                f"grade {self.grade.letter} ({self.grade.score}/100)"
+                if self.grade.letter != "-"
+                else "no grade (the review broke)"
+            ),
             f"findings: {spread or 'none'}",
         ]
         if self.record.reason:
@@ -160,6 +166,7 @@ def run_review(
     unused: list[str] = []
     graded = Grade(100, "A+")
     try:
+        _check_inputs(urls, env_files, audits, tokens, timeout)
         gate = _severity(fail_on)
         with tempfile.TemporaryDirectory(prefix="opskit-review-") as work:
             build, env_files = _resolve_demo(build, list(env_files), Path(work))
@@ -187,6 +194,7 @@ def run_review(
         reason = f"{len(gated)} finding(s) at or above {gate.value}" if gated else ""
     except OpskitError as exc:
         status, reason = RecordStatus.ERROR, str(exc)
+        graded = Grade(0, "-")  # a review that broke earns no grade
 
     record = Record(
         kind=KIND,
@@ -268,14 +276,48 @@ def _run_checks(timer: PhaseTimer, given: _Inputs) -> list[Finding]:
     return findings
 
 
+def _check_inputs(
+    urls: object, env_files: object, audits: object, tokens: object, timeout: float
+) -> None:
+    for name, value in (
+        ("urls", urls),
+        ("env_files", env_files),
+        ("audits", audits),
+        ("tokens", tokens),
+    ):
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+            raise ParameterError(f"{name}: expected a list, got {value!r}")
+    if not (
+        isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0
+    ):
+        raise ParameterError(
+            f"timeout: {timeout!r} must be a number of seconds above 0"
+        )
+    for url in urls:  # type: ignore[attr-defined]
+        _check_url(str(url))
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ParameterError(
+            f"urls: {url!r} is not an http(s) URL with a host, e.g. "
+            "https://shop.example/"
+        )
+
+
 def review_urls(urls: Sequence[str], timeout: float = 10.0) -> list[Finding]:
     """Review every URL at once. Each gets three requests, all concurrent: a
     plain one, one with a foreign Origin (which also shows whether the CSP
     nonce changes) and one with Origin null. The whole review takes about as
     long as the slowest response."""
     for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise ParameterError(f"urls: {url!r} is not an http(s) URL")
+        _check_url(url)
     asks = [(url, origin) for url in urls for origin in (None, *cors.ORIGINS)]
     workers = min(len(asks), MAX_CONNECTIONS) or 1
     with new_session(workers) as session, ThreadPoolExecutor(workers) as pool:
@@ -303,7 +345,7 @@ def _ask(ask: tuple[str, str | None], timeout: float, session: Session) -> Fetch
 
 def _severity(text: str) -> Severity:
     try:
-        return Severity(text.lower())
+        return Severity(str(text).lower())
     except ValueError as exc:
         raise ParameterError(
             f"fail_on: {text!r} is no severity; choose info, low, medium, high "

@@ -60,8 +60,10 @@ def load_suppressions(path: str | Path) -> list[Suppression]:
     source = Path(path)
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8")) or []
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{source}: cannot read the suppression file ({exc})") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
+        raise InputError(
+            f"{source}: cannot read the suppression file ({exc}); dates are YYYY-MM-DD"
+        ) from exc
     if not isinstance(data, list):
         raise InputError(f"{source}: expected a list of suppressions")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ class Site:
 
     base: str
     routes: dict[str, Route] = field(default_factory=dict)
+    drip: float = 0.0  # when set, the body is sent a byte at a time this far apart
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -52,7 +54,13 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Access-Control-Allow-Credentials", "true")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not site.drip:
+                self.wfile.write(body)
+                return
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(site.drip)
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -257,3 +257,35 @@ def test_lockfiles_are_checked_offline_against_osv(
 )
 def test_semver_ranges(version: str, events: list[dict[str, str]], hit: bool) -> None:
     assert (deps._in_range(events, version) is not None) is hit
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        [1, 2],
+        {"auditReportVersion": 2, "vulnerabilities": None},
+        {"auditReportVersion": 2, "vulnerabilities": {"lodash": "high"}},
+        {"advisories": {"1": None}},
+        {"dependencies": [{"name": "x", "version": "1", "vulns": None}]},
+    ],
+)
+def test_reports_of_unexpected_shape_are_named(tmp_path: Path, report: Any) -> None:
+    with pytest.raises(InputError, match=r"unexpected shape|not a report opskit reads"):
+        deps.read_audit(write(tmp_path, "audit.json", report))
+
+
+def test_versions_that_are_not_semver_are_not_guessed(tmp_path: Path) -> None:
+    lock = {
+        "lockfileVersion": 3,
+        "packages": {
+            "node_modules/lodash": {"version": "latest"},
+            "node_modules/minimist": {"version": "git+https://example.invalid/m1.2.5"},
+        },
+    }
+
+    found = deps.check_lockfile(
+        write(tmp_path, "package-lock.json", lock),
+        write(tmp_path, "osv.json", ADVISORIES),
+    )
+
+    assert found == []

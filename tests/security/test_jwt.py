@@ -63,3 +63,14 @@ def test_the_token_is_never_shown() -> None:
 def test_something_that_is_not_a_jwt_is_named(bad: str) -> None:
     with pytest.raises(InputError, match="jwt:"):
         jwt.review(bad)
+
+
+@pytest.mark.parametrize("exp", ["9999", float("inf")])
+def test_an_expiry_that_is_not_a_time_is_high(exp: object) -> None:
+    claims = GOOD | {"exp": exp}
+    head = b64(json.dumps({"alg": "HS256"}).encode())
+    body = b64(json.dumps(claims).encode())
+
+    found = {f.id for f in jwt.review(f"{head}.{body}.c2ln")}
+
+    assert "jwt-bad-exp" in found

@@ -4,6 +4,7 @@ gate, the record, and the formats CI systems read."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -18,10 +19,13 @@ from tests.security.conftest import Route, Site
 
 def test_a_site_review_grades_and_gates(site: Site) -> None:
     site.routes["/"] = Route(
-        headers=[("Content-Type", "text/html"),
-                 ("Content-Security-Policy", "script-src 'nonce-fixed' 'self'")],
-        cors_reflect=True, cors_credentials=True,
-    )  # fmt: skip
+        headers=[
+            ("Content-Type", "text/html"),
+            ("Content-Security-Policy", "script-src 'nonce-fixed' 'self'"),
+        ],
+        cors_reflect=True,
+        cors_credentials=True,
+    )
 
     result = run_review(urls=[site.url("/")], fail_on="critical")
 
@@ -48,8 +52,12 @@ def test_suppressions_and_the_gate_decide_the_status(tmp_path: Path) -> None:
     )
 
     strict = run_review(build="demo", fail_on="high")
-    accepted = run_review(build="demo", fail_on="high", suppressions=str(suppressions),
-                          today=date(2026, 12, 3))  # fmt: skip
+    accepted = run_review(
+        build="demo",
+        fail_on="high",
+        suppressions=str(suppressions),
+        today=date(2026, 12, 3),
+    )
 
     assert strict.status is RecordStatus.FAILED
     assert accepted.status is RecordStatus.PASSED
@@ -125,3 +133,61 @@ def test_the_process_environment_can_be_checked(
     (finding,) = [f for f in result.findings if f.check == "envvars"]
     assert finding.location == "process environment"
     assert finding.evidence == "NEXT_PUBLIC_SECRET_TOKEN=tok_************"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"urls": "http://127.0.0.1/"}, "urls: expected a list"),
+        ({"urls": ["http://"]}, "is not an http(s) URL with a host"),
+        ({"urls": ["http://127.0.0.1:99999/"]}, "is not an http(s) URL with a host"),
+        ({"urls": ["http://[::1"]}, "is not an http(s) URL with a host"),
+        ({"build": "demo", "timeout": 0}, "timeout: 0 must be"),
+        ({"build": "demo", "timeout": float("nan")}, "timeout: nan must be"),
+    ],
+)
+def test_malformed_review_input_is_an_error_without_a_grade(
+    changes: dict[str, object], message: str
+) -> None:
+    result = run_review(**changes)  # type: ignore[arg-type]
+
+    assert result.status is RecordStatus.ERROR
+    assert message in result.record.reason
+    assert result.grade.letter == "-"
+    assert "no grade" in result.summary()
+
+
+def test_a_server_that_trickles_its_body_is_cut_off_at_the_timeout(
+    site: Site,
+) -> None:
+    site.routes["/drip"] = Route(headers=[("Content-Type", "text/html")], body="x" * 64)
+    site.drip = 0.3  # seconds between bytes of the body
+
+    started = time.monotonic()
+    result = run_review(urls=[site.url("/drip")], timeout=1, fail_on="critical")
+
+    assert time.monotonic() - started < 6
+    assert "fetch-failed" in {f.id for f in result.findings}
+
+
+def test_the_cli_names_an_unwritable_report_path(
+    opskit: Invoke, record_store: Path
+) -> None:
+    outcome = opskit(
+        "review",
+        "--build",
+        "demo",
+        "--record-store",
+        str(record_store),
+        "--format",
+        "sarif",
+        "--output",
+        "/nonexistent/dir/review.sarif",
+        "--fail-on",
+        "HIGH",
+    )
+
+    assert outcome.code == 2
+    assert "--output /nonexistent/dir/review.sarif: cannot write the report" in (
+        outcome.stderr
+    )

@@ -112,4 +112,4 @@ def test_client_exposed_secrets_in_env_files(tmp_path: Path) -> None:
 def test_prefixes_are_configurable() -> None:
     found = envvars.review({"PUBLIC_TOKEN": "abcdefgh"}, "env", prefixes=["PUBLIC_"])
 
-    assert [f.evidence for f in found] == ["PUBLIC_TOKEN=abcd****"]
+    assert [f.evidence for f in found] == ["PUBLIC_TOKEN=ab******"]
