@@ -120,14 +120,14 @@ def _npm6(data: dict[str, Any], location: str) -> Iterator[Finding]:
 def _npm7(data: dict[str, Any], location: str) -> Iterator[Finding]:
     for name, vuln in data["vulnerabilities"].items():
         advisories = [v for v in vuln.get("via", []) if isinstance(v, dict)]
-        titles = "; ".join(str(v.get("title", "")) for v in advisories) or (
+        titles = "; ".join(str(v.get("title") or "") for v in advisories) or (
             "through " + ", ".join(str(v) for v in vuln.get("via", []))
         )
         fix = vuln.get("fixAvailable")
         fixed = (
-            fix.get("version", "")
+            str(fix.get("version", ""))
             if isinstance(fix, dict)
-            else ("available" if fix else "")
+            else ("a newer release" if fix is True else "")
         )
         ident = str(advisories[0].get("source", name)) if advisories else name
         yield _finding(

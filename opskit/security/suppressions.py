@@ -67,7 +67,7 @@ def load_suppressions(path: str | Path) -> list[Suppression]:
     if not isinstance(data, list):
         raise InputError(f"{source}: expected a list of suppressions")
 
-    entries = []
+    entries: list[Suppression] = []
     for index, item in enumerate(data):
         try:
             entries.append(Suppression.model_validate(item))
@@ -77,6 +77,10 @@ def load_suppressions(path: str | Path) -> list[Suppression]:
                 f"{source}: entry {index + 1}, field {field}: {message}; each entry "
                 "needs finding, owner, reason and expires (YYYY-MM-DD)"
             ) from exc
+        if entries[-1] in entries[:-1]:
+            raise InputError(
+                f"{source}: entry {index + 1} repeats an earlier entry; remove one"
+            )
     return entries
 
 

@@ -82,3 +82,10 @@ def test_a_bad_entry_names_the_file_entry_and_field(
     with pytest.raises(InputError, match=message) as caught:
         load_suppressions(path)
     assert str(path) in str(caught.value)
+
+
+def test_a_repeated_entry_is_named(tmp_path: Path) -> None:
+    entry = "- {finding: x, owner: a, reason: b, expires: 2027-01-01}\n"
+
+    with pytest.raises(InputError, match="entry 2 repeats an earlier entry"):
+        load_suppressions(write(tmp_path, entry * 2))
