@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from opskit.records.masking import MASK, mask_parameters, mask_text
-from opskit.records.model import (
+from opskit.masking import MASK, mask_parameters, mask_text
+from opskit.record_model import (
     SCHEMA_VERSION,
     STARTED_BY_ENV,
     Artifact,
@@ -24,7 +24,7 @@ from opskit.records.model import (
     record_schema,
     started_by,
 )
-from opskit.records.store import (
+from opskit.record_store import (
     DEFAULT_STORE,
     DRAFT_ENV,
     RECORD_FILE,

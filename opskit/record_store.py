@@ -23,7 +23,7 @@ from opskit.errors import (
     ParameterError,
     RecordError,
 )
-from opskit.records.model import Artifact, Record, parse_record
+from opskit.record_model import Artifact, Record, parse_record
 from opskit.storage import ObjectExists, Storage, open_storage
 
 logger = logging.getLogger(__name__)
