@@ -4,11 +4,9 @@ signed-in user's data."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from opskit.records import Finding, Severity
 from opskit.security.findings import new_finding
-from opskit.security.http import Fetched, fetch
+from opskit.security.http import Fetched, Request, fetch_all, new_session
 
 CHECK = "cors"
 FOREIGN = "https://attacker.example"
@@ -17,13 +15,9 @@ ORIGINS = (FOREIGN, "null")
 
 def probe(url: str, timeout: float = 10.0) -> list[Finding]:
     """Findings from two requests to ``url``: foreign Origin and ``null``."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(
-            pool.map(
-                lambda origin: fetch(url, timeout=timeout, headers={"Origin": origin}),
-                ORIGINS,
-            )
-        )
+    asks = [Request(url, {"Origin": origin}) for origin in ORIGINS]
+    with new_session(len(asks)) as session:
+        answers = fetch_all(asks, session, timeout=timeout)
     return [
         f
         for origin, fetched in zip(ORIGINS, answers, strict=True)

@@ -12,7 +12,6 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from requests import Session
 
 from opskit.errors import CheckFailed, InputError, OpskitError, ParameterError
 from opskit.phases import PhaseTimer, utc_now
@@ -36,13 +34,13 @@ from opskit.records import (
 )
 from opskit.security import cors, csp, deps, envvars, headers, jwt, secrets
 from opskit.security.grading import Grade, at_or_above, grade
-from opskit.security.http import Fetched, fetch, new_session
+from opskit.security.http import Request, fetch_all, new_session
 from opskit.security.suppressions import apply_suppressions, load_suppressions
 
 logger = logging.getLogger(__name__)
 
 KIND = "security-review"
-MAX_CONNECTIONS = 512
+MAX_CONNECTIONS = 1024
 DEMO = "demo"
 
 
@@ -318,10 +316,14 @@ def review_urls(urls: Sequence[str], timeout: float = 10.0) -> list[Finding]:
     long as the slowest response."""
     for url in urls:
         _check_url(url)
-    asks = [(url, origin) for url in urls for origin in (None, *cors.ORIGINS)]
+    asks = [
+        Request(url, {"Origin": origin} if origin else None)
+        for url in urls
+        for origin in (None, *cors.ORIGINS)
+    ]
     workers = min(len(asks), MAX_CONNECTIONS) or 1
-    with new_session(workers) as session, ThreadPoolExecutor(workers) as pool:
-        answers = list(pool.map(lambda ask: _ask(ask, timeout, session), asks))
+    with new_session(workers) as session:
+        answers = fetch_all(asks, session, timeout=timeout, limit=workers)
 
     found: list[Finding] = []
     for index, url in enumerate(urls):
@@ -335,12 +337,6 @@ def review_urls(urls: Sequence[str], timeout: float = 10.0) -> list[Finding]:
             )
         found += cors.judge(cors.FOREIGN, foreign, url) + cors.judge("null", null, url)
     return found
-
-
-def _ask(ask: tuple[str, str | None], timeout: float, session: Session) -> Fetched:
-    url, origin = ask
-    headers = {"Origin": origin} if origin else None
-    return fetch(url, timeout=timeout, headers=headers, session=session)
 
 
 def _severity(text: str) -> Severity:
