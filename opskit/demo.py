@@ -178,3 +178,35 @@ def _write_orders(
 
 def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
+
+
+def database_status(workdir: str | Path) -> str:
+    """How many orders the demo shop holds and when it last wrote one; the
+    demo runbook's first step (it reads, never writes)."""
+    database = Path(workdir).expanduser() / "shop.sqlite"
+    if not database.is_file():
+        raise InputError(
+            f"{database}: no demo database; run `opskit demo` or prepare_demo first"
+        )
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        count, newest = db.execute("select count(*), max(updated_at) from orders").fetchone()
+    return f"{count} orders, newest written {newest}"
+
+
+def set_maintenance(workdir: str | Path, enabled: bool) -> str:
+    """Switch the demo shop's maintenance flag (a file the shop would read)."""
+    flag = Path(workdir).expanduser() / "MAINTENANCE"
+    if enabled:
+        flag.write_text(f"maintenance since {utc_now().isoformat()}\n")
+        return f"maintenance mode on ({flag})"
+    flag.unlink(missing_ok=True)
+    return "maintenance mode off"
+
+
+def back_up(workdir: str | Path) -> str:
+    """Back up the demo shop into its backup store; returns the backup id."""
+    folder = Path(workdir).expanduser()
+    manifest = create_backup(
+        str(folder / "shop.sqlite"), folder / "backups", freshness_query=FRESHNESS_QUERY
+    )
+    return f"backup {manifest.backup_id} written to {folder / 'backups'}"

@@ -104,13 +104,20 @@ class Finding(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    """Something that happened during an incident, and who noted it."""
+    """Something that happened during an incident or a runbook run, and who
+    noted or decided it. Runbook steps also say their outcome, how many
+    attempts they took and an excerpt of their output (secrets masked)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     at: datetime
     author: str
     text: str
+    kind: str = "note"
+    step: str = ""
+    outcome: str = ""
+    attempts: int = 0
+    output: str = ""
 
 
 class Artifact(BaseModel):

@@ -1,0 +1,292 @@
+"""Reading a runbook file: YAML with line numbers kept, so every mistake is
+reported as ``file:line: where: what; what to do`` before any step runs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from opskit.errors import InputError, NotFoundError, ParameterError, suggest
+from opskit.runbooks.model import ENV_PREFIX, NAME, PARAMETER, Runbook, references
+
+SHIPPED = Path(__file__).resolve().parents[2] / "runbooks"
+PACKAGED = Path(__file__).resolve().parents[1] / "_runbooks"
+SUFFIX = ".runbook.yaml"
+
+Location = tuple[str | int, ...]
+
+
+class RunbookError(InputError):
+    """A runbook file is missing, not YAML, or breaks the runbook format."""
+
+
+@dataclass(frozen=True)
+class LoadedRunbook:
+    """A validated runbook, where it came from and the sha256 of its text (a
+    resumed run refuses a runbook that changed since the stopped run)."""
+
+    runbook: Runbook
+    source: str
+    sha256: str
+    folder: Path
+
+
+def find_runbook(name: str | Path) -> Path:
+    """A runbook file by path, or by name among the shipped runbooks
+    (``demo-database`` finds ``runbooks/demo-database.runbook.yaml``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for folder in (SHIPPED, PACKAGED):
+        candidate = folder / f"{name}{SUFFIX}"
+        if candidate.is_file():
+            return candidate
+    known = shipped_runbooks()
+    raise NotFoundError(
+        f"runbook {str(name)!r}: no such file and no shipped runbook of that name"
+        f"{suggest(str(name), known)}; shipped: {', '.join(known) or 'none'}"
+    )
+
+
+def shipped_runbooks() -> list[str]:
+    """Names of the runbooks that come with opskit."""
+    folder = SHIPPED if SHIPPED.is_dir() else PACKAGED
+    return sorted(p.name.removesuffix(SUFFIX) for p in folder.glob(f"*{SUFFIX}"))
+
+
+def load_runbook(name: str | Path) -> LoadedRunbook:
+    """Load and validate a runbook file (see ``find_runbook``)."""
+    path = find_runbook(name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunbookError(f"{path}: cannot be read ({exc}); check the file") from exc
+    runbook = parse_runbook(text, str(path))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return LoadedRunbook(runbook, str(path), digest, path.parent)
+
+
+def parse_runbook(text: str, source: str = "<runbook>") -> Runbook:
+    """Validate runbook YAML ``text``; ``source`` names it in errors."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or exc
+        raise RunbookError(
+            f"{where}: not valid YAML ({problem}); fix the syntax"
+        ) from exc
+    lines = _lines(node)
+    if not isinstance(data, dict):
+        raise RunbookError(
+            f"{source}: a runbook is a mapping with name, parameters and steps"
+        )
+
+    try:
+        runbook = Runbook.model_validate(data)
+    except ValidationError as exc:
+        raise RunbookError(_explain(exc, data, lines, source)) from exc
+
+    _check_parameters(runbook, lines, source)
+    _check_references(runbook, data, lines, source)
+    return runbook
+
+
+def bind_parameters(runbook: Runbook, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The runbook's parameters from ``given`` and the defaults, each of its
+    declared type; unknown, missing and mistyped ones are refused by name."""
+    declared = runbook.parameters
+    for name in given:
+        if name not in declared:
+            raise ParameterError(
+                f"{name}: runbook {runbook.name!r} has no such parameter"
+                f"{suggest(name, list(declared))}; it takes "
+                f"{', '.join(declared) or 'none'}"
+            )
+    bound: dict[str, Any] = {}
+    for name, spec in declared.items():
+        value = given.get(name, spec.default)
+        if value is None:
+            raise ParameterError(
+                f"{name}: runbook {runbook.name!r} needs this parameter "
+                f"({spec.description or spec.type}); give it with -p {name}=..."
+            )
+        bound[name] = _coerce(name, spec.type, value)
+        if spec.choices and bound[name] not in spec.choices:
+            raise ParameterError(
+                f"{name}: {bound[name]!r} is not one of "
+                f"{', '.join(map(str, spec.choices))}"
+            )
+    return bound
+
+
+def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
+    """``value`` with ``${name}`` and ``${env.NAME}`` filled in. A string that
+    is one reference keeps the parameter's type; a missing environment
+    variable is a ``ParameterError`` naming it."""
+    if isinstance(value, str):
+        whole = PARAMETER.fullmatch(value)
+        if whole and not whole.group(1).startswith(ENV_PREFIX):
+            return parameters[whole.group(1)]
+        return PARAMETER.sub(lambda m: str(_resolve(m.group(1), parameters)), value)
+    if isinstance(value, list):
+        return [substitute(item, parameters) for item in value]
+    if isinstance(value, dict):
+        return {key: substitute(item, parameters) for key, item in value.items()}
+    return value
+
+
+def _resolve(reference: str, parameters: Mapping[str, Any]) -> Any:
+    if reference.startswith(ENV_PREFIX):
+        variable = reference.removeprefix(ENV_PREFIX)
+        if variable not in os.environ:
+            raise ParameterError(
+                f"${{{reference}}}: environment variable {variable} is not set; "
+                "export it before running the runbook"
+            )
+        return os.environ[variable]
+    return parameters[reference]
+
+
+def _coerce(name: str, kind: str, value: Any) -> Any:
+    try:
+        if kind in ("str", "secret"):
+            if isinstance(value, dict | list):
+                raise ValueError("a list or mapping")
+            return str(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "yes", "1", "on"):
+                return True
+            if text in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return int(value) if kind == "int" else float(value)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"{name}: {value!r} is not a valid {kind}; give a {kind} value"
+        ) from exc
+
+
+def _check_parameters(
+    runbook: Runbook, lines: dict[Location, int], source: str
+) -> None:
+    for name, spec in runbook.parameters.items():
+        if spec.default is None:
+            continue
+        try:
+            _coerce(name, spec.type, spec.default)
+        except ParameterError as exc:
+            where = _where(("parameters", name, "default"), lines, source)
+            raise RunbookError(f"{where}: parameters.{name}.default: {exc}") from exc
+
+
+def _check_references(
+    runbook: Runbook, data: dict[str, Any], lines: dict[Location, int], source: str
+) -> None:
+    """Every ``${name}`` must name a declared parameter or ``env.NAME``."""
+    places: list[tuple[Location, Any]] = []
+    for index, step in enumerate(data.get("steps") or []):
+        if isinstance(step, dict):
+            for part in ("action", "rollback"):
+                places += _strings(step.get(part), ("steps", index, part))
+    places += _strings(data.get("steady_state"), ("steady_state",))
+
+    for location, value in places:
+        for reference in references(value):
+            variable = reference.removeprefix(ENV_PREFIX)
+            if reference.startswith(ENV_PREFIX) and NAME.match(variable):
+                continue
+            if reference in runbook.parameters:
+                continue
+            where = _where(location, lines, source)
+            raise RunbookError(
+                f"{where}: {_label(location, data)}: ${{{reference}}} names no "
+                f"parameter{suggest(reference, list(runbook.parameters))}; declare "
+                "it under parameters, or write ${env.NAME} for an environment "
+                "variable"
+            )
+
+
+def _strings(value: Any, at: Location) -> list[tuple[Location, str]]:
+    """Every string inside ``value`` with its location."""
+    if isinstance(value, str):
+        return [(at, value)]
+    if isinstance(value, list):
+        return [s for i, item in enumerate(value) for s in _strings(item, (*at, i))]
+    if isinstance(value, dict):
+        return [s for k, item in value.items() for s in _strings(item, (*at, str(k)))]
+    return []
+
+
+def _explain(
+    exc: ValidationError, data: dict[str, Any], lines: dict[Location, int], source: str
+) -> str:
+    """One readable message for pydantic's first error, with file and line."""
+    first = exc.errors()[0]
+    location: Location = tuple(
+        part for part in first["loc"] if not str(part).startswith("function-")
+    )
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "not a runbook field; check its spelling and indentation"
+    elif first["type"] == "missing":
+        message = "missing; this field is required"
+    return f"{_where(location, lines, source)}: {_label(location, data)}: {message}"
+
+
+def _label(location: Location, data: dict[str, Any]) -> str:
+    """``steps[2] 'Restart the app'.timeout`` for a location tuple."""
+    parts: list[str] = []
+    node: Any = data
+    for part in location:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            parts[-1] += f"[{part}]" + (f" {name!r}" if isinstance(name, str) else "")
+        else:
+            parts.append(str(part))
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts) or "runbook"
+
+
+def _where(location: Location, lines: dict[Location, int], source: str) -> str:
+    """``source:line`` of the deepest part of ``location`` the YAML has."""
+    for end in range(len(location), -1, -1):
+        line = lines.get(location[:end])
+        if line is not None:
+            return f"{source}:{line}"
+    return source
+
+
+def _lines(node: yaml.Node | None, at: Location = ()) -> dict[Location, int]:
+    """The 1-based line of every mapping key and list item under ``node``."""
+    found: dict[Location, int] = {}
+    if node is None:
+        return found
+    found[at] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*at, str(key.value))
+            found.update(_lines(value, path))
+            found[path] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found.update(_lines(item, (*at, index)))
+    return found

@@ -1,0 +1,194 @@
+"""A malformed runbook is refused before any step runs, with file, line and
+field; the shipped runbooks all load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opskit.errors import NotFoundError, ParameterError
+from opskit.runbooks import (
+    RunbookError,
+    bind_parameters,
+    load_runbook,
+    parse_runbook,
+    shipped_runbooks,
+)
+
+GOOD = """\
+name: restart
+parameters:
+  service: {type: str, default: shop}
+  replicas: {type: int, default: 2}
+steps:
+  - name: Restart
+    action:
+      command: [echo, restart, "${service}"]
+    timeout: 10
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "broken.runbook.yaml"
+    path.write_text(text)
+    return path
+
+
+def refusal(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(RunbookError) as caught:
+        load_runbook(path)
+    return str(caught.value).replace(str(path), "FILE")
+
+
+def test_the_shipped_runbooks_load() -> None:
+    names = shipped_runbooks()
+
+    assert {
+        "demo-database",
+        "database-failure",
+        "application-failure",
+        "network-failure",
+    } <= set(names)
+    for name in names:
+        assert load_runbook(name).runbook.name == name
+
+
+def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
+    loaded = load_runbook(write(tmp_path, GOOD))
+
+    assert loaded.runbook.steps[0].name == "Restart"
+    assert loaded.runbook.steps[0].needs_confirmation
+    assert bind_parameters(loaded.runbook, {"replicas": "3"}) == {
+        "service": "shop",
+        "replicas": 3,
+    }
+    assert len(loaded.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name: x\nsteps:\n  - name: a\n    action: {command: [true]\n",
+            "not valid YAML",
+        ),
+        ("- just\n- a list\n", "a runbook is a mapping"),
+        (
+            GOOD.replace("    timeout: 10", "    timout: 10"),
+            "FILE:9: steps[0] 'Restart'.timout: not a runbook field",
+        ),
+        (
+            GOOD.replace("    timeout: 10", "    timeout: soon"),
+            "FILE:9: steps[0] 'Restart'.timeout: Input should be a valid number",
+        ),
+        (
+            "name: x\nsteps:\n  - name: a\n",
+            "FILE:3: steps[0] 'a'.action: missing; this field is required",
+        ),
+        ("name: x\n", "FILE:1: steps: missing"),
+        (
+            GOOD.replace(
+                '      command: [echo, restart, "${service}"]',
+                '      command: [echo]\n      manual: "restart it"',
+            ),
+            "FILE:7: steps[0] 'Restart'.action: give exactly one of command, http, "
+            "python or manual (found command, manual)",
+        ),
+        (
+            GOOD.replace('[echo, restart, "${service}"]', "[]"),
+            "steps[0] 'Restart'.action: command: give the program",
+        ),
+        (
+            GOOD.replace('"${service}"', '"${servcie}"'),
+            "FILE:8: steps[0] 'Restart'.action.command[2]: ${servcie} names no "
+            "parameter (did you mean 'service'?)",
+        ),
+        (
+            GOOD + "  - name: Restart\n    action: {manual: again}\n",
+            "two steps are named 'Restart'",
+        ),
+        (
+            GOOD.replace("{type: int, default: 2}", "{type: int, default: two}"),
+            "FILE:4: parameters.replicas.default: replicas: 'two' is not a valid int",
+        ),
+        (
+            GOOD.replace(
+                '      command: [echo, restart, "${service}"]',
+                "      python: not a path",
+            ),
+            "python: 'not a path' is no dotted path",
+        ),
+        (
+            GOOD.replace("{type: str, default: shop}", "{type: text}"),
+            "FILE:3: parameters.service.type: Input should be 'str'",
+        ),
+        (
+            GOOD.replace("[echo, restart", "[true, restart"),
+            "command: true reads as a boolean in YAML; write it in quotes",
+        ),
+        (
+            GOOD.replace("    timeout: 10", "    retries: {attempts: 0}"),
+            "FILE:9: steps[0] 'Restart'.retries.attempts: Input should be greater",
+        ),
+    ],
+    ids=[
+        "not-yaml",
+        "not-a-mapping",
+        "unknown-field",
+        "wrong-type",
+        "missing-action",
+        "missing-steps",
+        "two-actions",
+        "empty-command",
+        "unknown-parameter-reference",
+        "repeated-step-name",
+        "default-of-wrong-type",
+        "bad-dotted-path",
+        "unknown-parameter-type",
+        "unquoted-boolean",
+        "zero-attempts",
+    ],
+)
+def test_each_kind_of_mistake_is_refused_with_file_line_and_field(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in refusal(tmp_path, text)
+
+
+def test_a_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "name: x\nsteps:\n  - name: [a\n  - b: c\n")
+
+    assert message.startswith("FILE:4: not valid YAML")
+
+
+def test_parameters_are_checked_by_name_and_type() -> None:
+    runbook = parse_runbook(GOOD)
+
+    with pytest.raises(ParameterError, match=r"servce: .* no such parameter"):
+        bind_parameters(runbook, {"servce": "x"})
+    with pytest.raises(ParameterError, match="replicas: 'many' is not a valid int"):
+        bind_parameters(runbook, {"replicas": "many"})
+
+
+def test_a_parameter_without_default_must_be_given() -> None:
+    runbook = parse_runbook(GOOD.replace("{type: str, default: shop}", "{type: str}"))
+
+    with pytest.raises(ParameterError, match=r"service: .* needs this parameter"):
+        bind_parameters(runbook, {})
+    assert bind_parameters(runbook, {"service": "cart"})["service"] == "cart"
+
+
+def test_choices_are_enforced() -> None:
+    runbook = parse_runbook(
+        GOOD.replace("{type: str, default: shop}", "{default: shop, choices: [shop]}")
+    )
+
+    with pytest.raises(ParameterError, match="'cart' is not one of shop"):
+        bind_parameters(runbook, {"service": "cart"})
+
+
+def test_an_unknown_runbook_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(NotFoundError, match=r"shipped: .*demo-database"):
+        load_runbook("demo-databse")
