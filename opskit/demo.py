@@ -13,11 +13,18 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from opskit.backups.manifest import Manifest
 from opskit.backups.store import create_backup
 from opskit.errors import InputError
+from opskit.health import (
+    CallableCheck,
+    HealthCheck,
+    HealthStatus,
+    SqliteCheck,
+)
 from opskit.phases import utc_now
 
 logger = logging.getLogger(__name__)
@@ -189,7 +196,9 @@ def database_status(workdir: str | Path) -> str:
             f"{database}: no demo database; run `opskit demo` or prepare_demo first"
         )
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        count, newest = db.execute("select count(*), max(updated_at) from orders").fetchone()
+        count, newest = db.execute(
+            "select count(*), max(updated_at) from orders"
+        ).fetchone()
     return f"{count} orders, newest written {newest}"
 
 
@@ -210,3 +219,20 @@ def back_up(workdir: str | Path) -> str:
         str(folder / "shop.sqlite"), folder / "backups", freshness_query=FRESHNESS_QUERY
     )
     return f"backup {manifest.backup_id} written to {folder / 'backups'}"
+
+
+def demo_checks(workdir: str | Path) -> list[HealthCheck]:
+    """Health checks of the demo shop: its database answers, and the shop is
+    open (degraded while in maintenance mode)."""
+    folder = Path(workdir).expanduser()
+    return [
+        SqliteCheck(name="shop-database", path=folder / "shop.sqlite"),
+        CallableCheck(name="shop-open", target=partial(_shop_open, folder)),
+    ]
+
+
+def _shop_open(folder: Path) -> tuple[HealthStatus, str]:
+    flag = folder / "MAINTENANCE"
+    if flag.exists():
+        return HealthStatus.DEGRADED, flag.read_text().strip()
+    return HealthStatus.HEALTHY, "taking orders"

@@ -460,6 +460,17 @@ class Incident:
         location = _file(record, review, store)
         return Closure(review, location, record)
 
+    def file_snapshot(self, store: str | Path | None = None) -> str:
+        """File a record of the incident as it stands, without closing it:
+        what an unattended run leaves when the incident goes on."""
+        self.refresh()
+        record = self.record(self.review_draft())
+        reason = f"still open ({self.status.value}); reopen with id {self.id}"
+        record = record.model_copy(
+            update={"reason": f"{reason}; {record.reason}" if record.reason else reason}
+        )
+        return _file(record, record.details["review"], store)
+
     def record(self, review: str = "") -> Record:
         """The incident as a record (filed by ``close``)."""
         state = self._state

@@ -46,6 +46,17 @@ store_option = click.option(
 )
 
 
+parameter_option = click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter; numbers and true/false are converted.",
+)
+
+
 timeout_option = click.option(
     "--cell-timeout",
     type=click.IntRange(min=1),
@@ -122,15 +133,7 @@ def demo(workdir: str, tier: str, store: str, cell_timeout: int) -> None:
 
 @cli.command()
 @click.argument("notebook")
-@click.option(
-    "-p",
-    "--parameter",
-    "parameters",
-    nargs=2,
-    multiple=True,
-    metavar="NAME VALUE",
-    help="A notebook parameter; numbers and true/false are converted.",
-)
+@parameter_option
 @click.option(
     "-r",
     "--raw-parameter",
