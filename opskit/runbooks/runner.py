@@ -282,7 +282,8 @@ class RunbookRun:
         self, name: str | None = None, *, decision: Decision | None = None
     ) -> StepState:
         """Run one step (the next pending one by default). A step that needs
-        confirmation takes ``decision``, else asks the confirmation hook."""
+        confirmation takes ``decision``, else asks the confirmation hook; a
+        decision given for any step names who ran it."""
         state = self.state(name) if name else self.next_step()
         if state is None:
             raise InputError(f"runbook {self.runbook.name!r}: every step has run")
@@ -298,7 +299,7 @@ class RunbookRun:
             state.outcome, state.output = Outcome.DRY_RUN, preview
             return self._finish(state, f"would run: {preview}")
 
-        if step.needs_confirmation:
+        if step.needs_confirmation or decision is not None:
             if decision is None and self.confirm is None:
                 raise ConfirmationRequired(
                     f"step {step.name!r} needs confirmation ({preview}); give a "

@@ -1,0 +1,148 @@
+"""``opskit incident`` and ``opskit runbook`` as people outside Jupyter use
+them: exit codes, what they print, and clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opskit.demo import Demo
+from opskit.incident import Incident
+from opskit.record_store import RecordStore
+from tests.helpers import Invoke
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OPSKIT_RECORD_STORE", str(tmp_path / "records"))
+    monkeypatch.setenv("OPSKIT_STARTED_BY", "dana@ops")
+    return tmp_path / "records"
+
+
+def test_an_incident_from_open_to_close(
+    opskit: Invoke, store: Path, tmp_path: Path
+) -> None:
+    opened = opskit(
+        "incident", "open", "shop", "--severity", "sev1", "--commander", "al"
+    )
+    incident_id = opened.stdout.strip()
+
+    noted = opskit("incident", "note", incident_id, "502 on checkout")
+    status = opskit("incident", "status", incident_id, "identified", "--note", "disk")
+    public = opskit("incident", "status", incident_id, "--update", "public")
+    ticked = opskit("incident", "tick", incident_id, "immediate-1", "immediate-3")
+    shown = opskit("incident", "show", incident_id)
+    closed = opskit(
+        "incident",
+        "close",
+        incident_id,
+        "--summary",
+        "The disk filled up",
+        "--factor",
+        "no disk alert",
+        "--action",
+        "Alert on disk space::carol::2026-12-17",
+        "--review-out",
+        str(tmp_path / "review.md"),
+    )
+
+    assert opened.code == 0 and incident_id.startswith("INC-")
+    assert (noted.code, status.code, ticked.code, closed.code) == (0, 0, 0, 0)
+    assert status.stdout.startswith(
+        f"**[SEV1] shop incident: identified** ({incident_id})"
+    )
+    assert public.stdout.startswith("**Identified**")
+    assert "by dana@ops" in shown.stdout and "502 on checkout" in shown.stdout
+    record = RecordStore.open(store).load(closed.stdout.strip()).record
+    assert record.details["action_items"] == [
+        {"text": "Alert on disk space", "owner": "carol", "due": "2026-12-17"}
+    ]
+    review = (tmp_path / "review.md").read_text()
+    assert "- no disk alert" in review
+    assert Incident.reopen(incident_id, store).closed
+
+
+def test_the_notebook_and_the_command_line_share_one_incident(
+    opskit: Invoke, store: Path
+) -> None:
+    incident = Incident.open("shop", store=store)
+
+    opskit("incident", "note", incident.id, "seen from the terminal")
+    incident.refresh()
+
+    assert incident.timeline[-1].text == "seen from the terminal"
+    assert incident.timeline[-1].author == "dana@ops"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["open", "shop", "--severity", "SEV9"], "severity: 'SEV9' is not a severity"),
+        (
+            ["note", "INC-20260101-000000", "x"],
+            "incident 'INC-20260101-000000': not found",
+        ),
+        (["tick", "{id}", "immediate-7"], "'immediate-7': no such item"),
+        (["close", "{id}", "--summary", "x", "--action", "fix it"], "TEXT::OWNER"),
+        (["status", "{id}", "--note", "why"], "--note: give a new status"),
+    ],
+)
+def test_bad_input_is_named_and_exits_2(
+    opskit: Invoke, store: Path, args: list[str], message: str
+) -> None:
+    incident = Incident.open("shop", store=store)
+
+    outcome = opskit("incident", *[a.format(id=incident.id) for a in args])
+
+    assert outcome.code == 2
+    assert message in outcome.stderr
+    assert len(Incident.reopen(incident.id, store).timeline) == 1
+
+
+def test_runbook_list_and_check(opskit: Invoke, tmp_path: Path) -> None:
+    listed = opskit("runbook", "list")
+    checked = opskit("runbook", "check", "application-failure", "-p", "replicas", "5")
+    broken = tmp_path / "broken.runbook.yaml"
+    broken.write_text(
+        "name: x\nsteps:\n  - name: a\n    action: {command: [ls]}\n    retry: 2\n"
+    )
+    refused = opskit("runbook", "check", str(broken))
+
+    assert listed.code == 0 and "demo-database" in listed.stdout
+    assert checked.code == 0
+    assert "manual: Scale react-app to 5 instances." in checked.stdout
+    assert refused.code == 2
+    assert f"{broken}:5: steps[0] 'a'.retry: not a runbook field" in refused.stderr
+
+
+def test_runbook_run_with_a_policy_and_resume(
+    opskit: Invoke, store: Path, demo: Demo
+) -> None:
+    workdir = str(demo.database.parent)
+
+    denied = opskit(
+        "runbook", "run", "demo-database", "-p", "workdir", workdir, "--policy", "deny"
+    )
+    resumed = opskit("runbook", "run", "--resume", denied.stdout.strip(), "--yes")
+
+    assert denied.code == 1
+    assert "critical step 'Put the shop into maintenance mode' denied" in denied.stderr
+    assert resumed.code == 0, resumed.stderr
+    assert "resumed from" in resumed.stderr
+    assert (
+        "Check the shop database answers" not in resumed.stderr.split("resumed from")[1]
+    )
+    assert "Back up the shop database: done" in resumed.stderr
+
+
+def test_runbook_run_without_a_terminal_refuses_to_guess(
+    opskit: Invoke, store: Path, demo: Demo
+) -> None:
+    outcome = opskit(
+        "runbook", "run", "demo-database", "-p", "workdir", str(demo.database.parent)
+    )
+
+    assert outcome.code == 2
+    assert "needs confirmation" in outcome.stderr
+    assert "confirm policy is 'fail'" in outcome.stderr
