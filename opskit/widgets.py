@@ -21,7 +21,7 @@ import pandas as pd
 from opskit.errors import OpskitError, ParameterError
 from opskit.health import HealthCheck, HealthMonitor, run_checks
 from opskit.incident import Incident, IncidentStatus
-from opskit.records import TimelineEntry
+from opskit.records import TimelineEntry, started_by
 from opskit.runbooks import Decision, RunbookRun, StepState
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class IncidentBoard:
         self.incident = incident
         self.checks = list(checks)
         self.run = run
-        self.author = author or incident.commander
+        self.author = author or incident.commander or started_by()
         self.monitor = (
             HealthMonitor(self.checks, interval=refresh_seconds)
             if self.checks
