@@ -49,6 +49,7 @@ def refresh(path: Path, rules: list[tuple[re.Pattern[str], str]]) -> None:
             config=kernel_config(),
             resources={"metadata": {"path": tmp}},
         ).execute()
+    notebook.metadata.pop("widgets", None)  # live widget state: noise in the diff
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
