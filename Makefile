@@ -11,6 +11,7 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)
