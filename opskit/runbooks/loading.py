@@ -10,17 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from opskit.errors import InputError, NotFoundError, ParameterError, suggest
 from opskit.runbooks.model import ENV_PREFIX, NAME, PARAMETER, Runbook, references
+from opskit.yamlfile import Location, explain, label, read_yaml, where
 
 SHIPPED = Path(__file__).resolve().parents[2] / "runbooks"
 PACKAGED = Path(__file__).resolve().parents[1] / "_runbooks"
 SUFFIX = ".runbook.yaml"
-
-Location = tuple[str | int, ...]
 
 
 class RunbookError(InputError):
@@ -75,17 +73,7 @@ def load_runbook(name: str | Path) -> LoadedRunbook:
 
 def parse_runbook(text: str, source: str = "<runbook>") -> Runbook:
     """Validate runbook YAML ``text``; ``source`` names it in errors."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or exc
-        raise RunbookError(
-            f"{where}: not valid YAML ({problem}); fix the syntax"
-        ) from exc
-    lines = _lines(node)
+    data, lines = read_yaml(text, source, RunbookError)
     if not isinstance(data, dict):
         raise RunbookError(
             f"{source}: a runbook is a mapping with name, parameters and steps"
@@ -94,7 +82,7 @@ def parse_runbook(text: str, source: str = "<runbook>") -> Runbook:
     try:
         runbook = Runbook.model_validate(data)
     except ValidationError as exc:
-        raise RunbookError(_explain(exc, data, lines, source)) from exc
+        raise RunbookError(explain(exc, data, lines, source, kind="runbook")) from exc
 
     _check_parameters(runbook, lines, source)
     _check_references(runbook, data, lines, source)
@@ -190,8 +178,8 @@ def _check_parameters(
         try:
             _coerce(name, spec.type, spec.default)
         except ParameterError as exc:
-            where = _where(("parameters", name, "default"), lines, source)
-            raise RunbookError(f"{where}: parameters.{name}.default: {exc}") from exc
+            at = where(("parameters", name, "default"), lines, source)
+            raise RunbookError(f"{at}: parameters.{name}.default: {exc}") from exc
 
 
 def _check_references(
@@ -212,9 +200,9 @@ def _check_references(
                 continue
             if reference in runbook.parameters:
                 continue
-            where = _where(location, lines, source)
+            at = where(location, lines, source)
             raise RunbookError(
-                f"{where}: {_label(location, data)}: ${{{reference}}} names no "
+                f"{at}: {label(location, data, 'runbook')}: ${{{reference}}} names no "
                 f"parameter{suggest(reference, list(runbook.parameters))}; declare "
                 "it under parameters, or write ${env.NAME} for an environment "
                 "variable"
@@ -230,63 +218,3 @@ def _strings(value: Any, at: Location) -> list[tuple[Location, str]]:
     if isinstance(value, dict):
         return [s for k, item in value.items() for s in _strings(item, (*at, str(k)))]
     return []
-
-
-def _explain(
-    exc: ValidationError, data: dict[str, Any], lines: dict[Location, int], source: str
-) -> str:
-    """One readable message for pydantic's first error, with file and line."""
-    first = exc.errors()[0]
-    location: Location = tuple(
-        part for part in first["loc"] if not str(part).startswith("function-")
-    )
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "not a runbook field; check its spelling and indentation"
-    elif first["type"] == "missing":
-        message = "missing; this field is required"
-    return f"{_where(location, lines, source)}: {_label(location, data)}: {message}"
-
-
-def _label(location: Location, data: dict[str, Any]) -> str:
-    """``steps[2] 'Restart the app'.timeout`` for a location tuple."""
-    parts: list[str] = []
-    node: Any = data
-    for part in location:
-        if isinstance(part, int):
-            item = node[part] if isinstance(node, list) else None
-            name = item.get("name") if isinstance(item, dict) else None
-            parts[-1] += f"[{part}]" + (f" {name!r}" if isinstance(name, str) else "")
-        else:
-            parts.append(str(part))
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return ".".join(parts) or "runbook"
-
-
-def _where(location: Location, lines: dict[Location, int], source: str) -> str:
-    """``source:line`` of the deepest part of ``location`` the YAML has."""
-    for end in range(len(location), -1, -1):
-        line = lines.get(location[:end])
-        if line is not None:
-            return f"{source}:{line}"
-    return source
-
-
-def _lines(node: yaml.Node | None, at: Location = ()) -> dict[Location, int]:
-    """The 1-based line of every mapping key and list item under ``node``."""
-    found: dict[Location, int] = {}
-    if node is None:
-        return found
-    found[at] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = (*at, str(key.value))
-            found.update(_lines(value, path))
-            found[path] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found.update(_lines(item, (*at, index)))
-    return found

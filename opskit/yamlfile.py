@@ -1,0 +1,104 @@
+"""YAML files read with their line numbers kept, so a mistake in a runbook or
+a drills file is reported as ``file:line: where.field: what; what to do``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from opskit.errors import InputError
+
+Location = tuple[str | int, ...]
+"""Keys and list indexes from the document's root to one value."""
+
+
+def read_yaml(
+    text: str, source: str, error: type[InputError] = InputError
+) -> tuple[Any, dict[Location, int]]:
+    """Parse ``text`` and return its data and the line of every key and item.
+
+    Malformed YAML raises ``error`` with ``source`` and the line of the problem.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or exc
+        raise error(f"{where}: not valid YAML ({problem}); fix the syntax") from exc
+    return data, line_numbers(node)
+
+
+def explain(
+    exc: ValidationError,
+    data: Any,
+    lines: dict[Location, int],
+    source: str,
+    *,
+    kind: str,
+) -> str:
+    """One readable message for pydantic's first error, with file and line;
+    ``kind`` names the format (``runbook``) in the message and the label."""
+    first = exc.errors()[0]
+    location: Location = tuple(
+        part for part in first["loc"] if not str(part).startswith("function-")
+    )
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = f"not a {kind} field; check its spelling and indentation"
+    elif first["type"] == "missing":
+        message = "missing; this field is required"
+    return f"{where(location, lines, source)}: {label(location, data, kind)}: {message}"
+
+
+def label(location: Location, data: Any, root: str) -> str:
+    """``steps[2] 'Restart the app'.timeout`` for a location; list items are
+    named by their ``name`` field when they have one, and ``root`` stands for
+    the whole document."""
+    parts: list[str] = []
+    node: Any = data
+    for part in location:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            suffix = f"[{part}]" + (f" {name!r}" if isinstance(name, str) else "")
+            if parts:
+                parts[-1] += suffix
+            else:
+                parts.append(suffix)
+        else:
+            parts.append(str(part))
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts) or root
+
+
+def where(location: Location, lines: dict[Location, int], source: str) -> str:
+    """``source:line`` of the deepest part of ``location`` the YAML has."""
+    for end in range(len(location), -1, -1):
+        line = lines.get(location[:end])
+        if line is not None:
+            return f"{source}:{line}"
+    return source
+
+
+def line_numbers(node: yaml.Node | None, at: Location = ()) -> dict[Location, int]:
+    """The 1-based line of every mapping key and list item under ``node``."""
+    found: dict[Location, int] = {}
+    if node is None:
+        return found
+    found[at] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*at, str(key.value))
+            found.update(line_numbers(value, path))
+            found[path] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found.update(line_numbers(item, (*at, index)))
+    return found
