@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +28,7 @@ from opskit.errors import (
     ParameterError,
     suggest,
 )
+from opskit.notify import NOTIFY_ENV, notify_record, resolve_url
 from opskit.phases import PhaseTimer, utc_now
 from opskit.records import (
     DRAFT_ENV,
@@ -118,12 +120,19 @@ def run_notebook(
     record_store: str | None = None,
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     progress: bool = False,
+    notify: str | None = None,
+    notify_options: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
     """Execute ``notebook`` with papermill and file it with its record.
 
     Each cell may run ``cell_timeout`` seconds. A notebook that breaks is kept
-    as far as it ran, and its record says ``error`` and why.
+    as far as it ran, and its record says ``error`` and why. A run that ends
+    failed or error is announced to the webhook ``notify`` (default
+    $OPSKIT_NOTIFY_URL) before its record is saved, and the record notes the
+    delivery; ``notify_options`` go to ``opskit.notify.post``. Notifying adds
+    at most ``opskit.notify.time_bound()`` seconds (35 s with the defaults).
     """
+    webhook = resolve_url(notify)
     path = find_notebook(notebook)
     check_parameters(path, parameters)
     store = RecordStore.open(record_store, create=True)
@@ -140,6 +149,8 @@ def run_notebook(
             _execute(path, staging, parameters, cell_timeout, progress),
         )
         record = _final_record(path, staging, parameters, timer, failure)
+        where = store.storage.describe(record.folder())
+        record = notify_record(record, where, webhook, **(notify_options or {}))
         files = {"notebook.ipynb": staging / "notebook.ipynb"}
         if files["notebook.ipynb"].exists():
             files["report.html"] = _render_html(files["notebook.ipynb"], staging)
@@ -158,8 +169,9 @@ def _execute(
         DRAFT_ENV: str(staging / "record.json"),
         STARTED_BY_ENV: f"{started_by()} via opskit run",
     }
-    saved = {key: os.environ.get(key) for key in env}
+    saved = {key: os.environ.get(key) for key in (*env, NOTIFY_ENV)}
     os.environ.update(env)
+    os.environ.pop(NOTIFY_ENV, None)  # the kernel never needs the webhook secret
     logger.info("running %s with %s", path.name, sorted(parameters))
     try:
         papermill.execute_notebook(

@@ -18,6 +18,7 @@ from rich.table import Table
 from opskit import __version__
 from opskit.errors import OpskitError, ParameterError
 from opskit.notebooks import DEFAULT_CELL_TIMEOUT, RunOutcome, run_notebook
+from opskit.notify import NOTIFY_ENV, describe
 from opskit.records import Record, RecordStatus
 from opskit.targets import format_duration, load_tiers
 
@@ -66,6 +67,16 @@ timeout_option = click.option(
 )
 
 
+notify_option = click.option(
+    "--notify",
+    envvar=NOTIFY_ENV,
+    show_envvar=True,
+    metavar="URL",
+    help="Webhook (Slack-compatible) to post to when the run fails or errors. "
+    "A secret: shown and recorded masked.",
+)
+
+
 @click.group(
     context_settings={
         "help_option_names": ["-h", "--help"],
@@ -105,7 +116,10 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--tier", default="standard", show_default=True, help="Recovery tier.")
 @store_option
 @timeout_option
-def demo(workdir: str, tier: str, store: str, cell_timeout: int) -> None:
+@notify_option
+def demo(
+    workdir: str, tier: str, store: str, cell_timeout: int, notify: str | None
+) -> None:
     """Make a demo shop database, back it up, and run a restore drill on it."""
     from opskit.demo import SERVICE, prepare_demo
 
@@ -127,6 +141,7 @@ def demo(workdir: str, tier: str, store: str, cell_timeout: int) -> None:
         record_store=store,
         cell_timeout=cell_timeout,
         progress=err.is_terminal,
+        notify=notify,
     )
     _finish(outcome)
 
@@ -154,6 +169,7 @@ def demo(workdir: str, tier: str, store: str, cell_timeout: int) -> None:
 )
 @store_option
 @timeout_option
+@notify_option
 def run(
     notebook: str,
     parameters: tuple[tuple[str, str], ...],
@@ -161,6 +177,7 @@ def run(
     yaml_parameters: tuple[str, ...],
     store: str,
     cell_timeout: int,
+    notify: str | None,
 ) -> None:
     """Run NOTEBOOK (a name such as restore_drill, or a path) and file its record."""
     values = {name: parse_value(value) for name, value in parameters}
@@ -177,6 +194,7 @@ def run(
         record_store=store,
         cell_timeout=cell_timeout,
         progress=err.is_terminal,
+        notify=notify,
     )
     _finish(outcome)
 
@@ -251,6 +269,8 @@ def _print_summary(record: Record, location: str) -> None:
         )
     if record.reason:
         table.add_row("reason", record.reason)
+    for noted in record.details.get("notifications", []):
+        table.add_row("alert", describe(noted))
     table.add_row("record", location)
     err.print(table)
 
