@@ -3,6 +3,7 @@ receiver on loopback (one that answers, one that is down, one that hangs)."""
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import threading
@@ -23,6 +24,7 @@ from opskit.notify import (
     NOTIFY_ENV,
     mask_url,
     notify,
+    notify_record,
     post,
     resolve_url,
     slack_message,
@@ -389,6 +391,20 @@ def test_slack_message_reads_as_text_and_escapes_markup() -> None:
     reason = message["blocks"][2]["text"]["text"]
     assert reason == "*Reason*\n&lt;b&gt;truncated&lt;/b&gt; &amp; refused"
     assert "records/restore-drill/x" in message["blocks"][-1]["elements"][0]["text"]
+
+
+def test_ctrl_c_while_posting_is_noted_and_the_record_kept(
+    receivers: Receivers,
+) -> None:
+    silent = receivers(hang=True)
+    threading.Timer(0.3, _thread.interrupt_main).start()
+
+    record = notify_record(failed_record(), "records/x", silent.url(), **FAST)
+
+    (noted,) = record.details["notifications"]
+    assert record.status is RecordStatus.FAILED
+    assert noted["delivered"] is False and "interrupted" in noted["error"]
+    assert "alert NOT delivered" in record.reason
 
 
 def test_a_passed_record_calls_for_no_message() -> None:
