@@ -3,6 +3,7 @@ a drills file is reported as ``file:line: where.field: what; what to do``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -39,13 +40,17 @@ def explain(
     source: str,
     *,
     kind: str,
+    relocate: Callable[[Location], Location] | None = None,
 ) -> str:
     """One readable message for pydantic's first error, with file and line;
-    ``kind`` names the format (``runbook``) in the message and the label."""
+    ``kind`` names the format (``runbook``) in the message and the label, and
+    ``relocate`` maps a location in the validated data to one in the file."""
     first = exc.errors()[0]
     location: Location = tuple(
         part for part in first["loc"] if not str(part).startswith("function-")
     )
+    if relocate is not None:
+        location = relocate(location)
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = f"not a {kind} field; check its spelling and indentation"

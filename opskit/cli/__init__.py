@@ -7,6 +7,7 @@ from opskit.cli import incident as _incident  # noqa: F401  registers its comman
 from opskit.cli import records as _records  # noqa: F401  registers its commands
 from opskit.cli import review as _review  # noqa: F401  registers its commands
 from opskit.cli import runbook as _runbook  # noqa: F401  registers its commands
+from opskit.cli import schedule as _schedule  # noqa: F401  registers its commands
 from opskit.cli.app import cli, main
 
 __all__ = ["cli", "main"]
