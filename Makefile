@@ -12,6 +12,7 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh
+	PYTHON=$(PYTHON) scripts/ensure-airflow.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from opskit.cron import normalize
-from opskit.errors import InputError, OpskitError
+from opskit.errors import InputError, OpskitError, suggest
 from opskit.notebooks import declared_parameters, find_notebook
 from opskit.targets import get_tier, load_tiers
 
@@ -96,12 +96,13 @@ class Drill(BaseModel):
                 )
         notebook = info.data.get("notebook")
         if notebook is not None:
-            declared = declared_names(find_notebook(notebook))
+            declared = declared_names(find_notebook(notebook)) - {"record_store"}
             unknown = sorted(set(value) - declared)
             if unknown:
                 raise ValueError(
-                    f"{Path(notebook).name} has no parameter {unknown[0]!r}; it "
-                    f"takes {', '.join(sorted(declared)) or 'none'}"
+                    f"{Path(notebook).stem} has no parameter {unknown[0]!r}"
+                    f"{suggest(unknown[0], declared)}; it takes "
+                    f"{', '.join(sorted(declared)) or 'none'}"
                 )
         return value
 
