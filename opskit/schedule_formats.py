@@ -9,7 +9,9 @@ is written (the install step is in every file's header and in ``INSTALL``).
 
 A disabled drill can still be run by hand but is never scheduled: its cron
 line is commented out, it gets no timer, its CronJob is suspended and its DAG
-has no schedule.
+has no schedule. Secrets (``OPSKIT_NOTIFY_URL``, S3 credentials) never go into
+these files: systemd units read ``/etc/opskit/drills.env`` when it exists, pods
+the Secret ``opskit-drills``, and Airflow tasks their worker's environment.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 CRON_FILE = "opskit-drills"
 AIRFLOW_FILE = "opskit_drills.py"
 DEFAULT_IMAGE = f"opskit:{__version__}"
+ENV_FILE = "/etc/opskit/drills.env"  # systemd: OPSKIT_NOTIFY_URL, AWS_* and such
+SECRET = "opskit-drills"  # Kubernetes: the same, as a Secret
 
 _INSTALL_HERE = {
     "cron": "sudo install -o root -m 644 opskit-drills /etc/cron.d/",
@@ -65,7 +69,6 @@ class Job:
     enabled: bool
     owner: str
     tier: str
-    notify: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,10 @@ def write_cron(jobs: list[Job], out_dir: Path, options: ExportOptions) -> list[P
 
 
 def write_systemd(jobs: list[Job], out_dir: Path, options: ExportOptions) -> list[Path]:
-    """A oneshot ``.service`` per drill and, for enabled drills, a ``.timer``
-    with ``Persistent=true`` (a run missed while the machine was off happens
-    at the next boot)."""
+    """A oneshot ``.service`` per drill (its environment from ``ENV_FILE`` when
+    that exists) and, for enabled drills, a ``.timer`` with
+    ``Persistent=true`` (a run missed while the machine was off happens at
+    the next boot)."""
     user = options.user or getpass.getuser()
     written = []
     for job in jobs:
@@ -257,7 +261,8 @@ def _service(job: Job, user: str, source: str) -> str:
         + f"\n{note}[Unit]\nDescription=opskit drill {job.name} ({job.description})\n"
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         "[Service]\nType=oneshot\n"
-        f"User={user}\nWorkingDirectory=~\nExecStart={exec_start}\n"
+        f"User={user}\nWorkingDirectory=~\nEnvironmentFile=-{ENV_FILE}\n"
+        f"ExecStart={exec_start}\n"
     )
 
 
@@ -281,14 +286,12 @@ def _cronjob(job: Job, options: ExportOptions) -> dict[str, object]:
         "opskit/drill": job.name,
     }
     annotations = {"opskit/owner": job.owner, "opskit/tier": job.tier}
-    if job.notify:
-        annotations["opskit/notify"] = job.notify
     container = {
         "name": "drill",
         "image": options.image or DEFAULT_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "command": job.argv,
-        "envFrom": [{"secretRef": {"name": "opskit-drills", "optional": True}}],
+        "envFrom": [{"secretRef": {"name": SECRET, "optional": True}}],
     }
     pod = {"restartPolicy": "Never", "containers": [container]}
     return {

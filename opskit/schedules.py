@@ -203,10 +203,18 @@ def export(
             enabled=drill.enabled,
             owner=drill.owner,
             tier=drill.tier,
-            notify=drill.notify,
         )
         for drill in schedule.drills
     ]
+    for drill in schedule.drills:
+        if drill.notify:
+            logger.warning(
+                "drill %s: its notify URL is left out of the %s files, which "
+                "others can read; give scheduled runs OPSKIT_NOTIFY_URL through "
+                "their environment instead",
+                drill.name,
+                fmt,
+            )
     source = Path(schedule.source)
     options = ExportOptions(
         source=str(source.absolute()) if source.is_file() else schedule.source,

@@ -460,6 +460,7 @@ def test_systemd_export_writes_a_service_and_a_persistent_timer_per_drill(
     assert "WantedBy=timers.target\n" in timer
     service = (out / "opskit-drill-quoting-demo.service").read_text()
     assert "Type=oneshot\nUser=root\n" in service
+    assert "EnvironmentFile=-/etc/opskit/drills.env\n" in service
     exec_start = next(line for line in service.splitlines() if "ExecStart" in line)
     assert exec_start.startswith(f"ExecStart={default_opskit_command()} run ")
     assert '100%% $$HOME \\"q\\" \\\\ ;' in exec_start
@@ -632,3 +633,17 @@ def test_due_drills_treats_naive_times_as_utc() -> None:
     run = datetime(2026, 12, 4, 1, 30)  # naive, UTC
 
     assert [d.name for d in due_drills(schedule, now=run)] == ["restore-demo"]
+
+
+@pytest.mark.parametrize("fmt", ["cron", "systemd", "kubernetes", "airflow"])
+def test_no_export_writes_a_notify_url_which_is_a_secret(
+    tmp_path: Path, fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    schedule = load_schedule(EXAMPLE)
+    url = schedule.drills[0].notify
+    assert url
+
+    written = export(schedule, fmt, tmp_path, record_store="s3://r/d")
+
+    assert all(url not in path.read_text() for path in written)
+    assert "restore-demo: its notify URL is left out" in caplog.text
