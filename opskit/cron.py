@@ -73,14 +73,14 @@ def normalize(expression: str) -> str:
             "day-of-month month day-of-week), e.g. '30 2 * * 1-5'"
         )
     for field, value in zip(_FIELDS, fields, strict=True):
-        values(value, field.name)
+        expand_field(value, field.name)
     _refuse_ambiguous_days(fields[2], fields[4])
     if not croniter.is_valid(text):
         raise CronSyntaxError(f"{expression!r} is not a valid cron expression")
     return text
 
 
-def values(text: str, field_name: str) -> list[int]:
+def expand_field(text: str, field_name: str) -> list[int]:
     """The numbers a field matches (``1-5/2`` in hours is ``[1, 3, 5]``);
     weekday 7 is Sunday, 0."""
     field = next(f for f in _FIELDS if f.name == field_name)
@@ -102,7 +102,7 @@ def to_oncalendar(expression: str, timezone: str) -> list[str]:
     minute, hour, dom, month, dow = normalize(expression).split(" ")
     clock = f"{_systemd(hour, _FIELDS[1], 2)}:{_systemd(minute, _FIELDS[0], 2)}:00"
     months = _systemd(month, _FIELDS[3])
-    weekdays = sorted(values(dow, "day of week"), key=lambda day: (day - 1) % 7)
+    weekdays = sorted(expand_field(dow, "day of week"), key=lambda day: (day - 1) % 7)
     days = ",".join(_SYSTEMD_DAYS[day] for day in weekdays)
 
     by_date = f"*-{months}-{_systemd(dom, _FIELDS[2])} {clock} {timezone}"
