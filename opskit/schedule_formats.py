@@ -31,6 +31,7 @@ import yaml
 
 from opskit import __version__
 from opskit.cron import to_oncalendar
+from opskit.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,18 @@ Writer = Callable[[list[Job], Path, ExportOptions], list[Path]]
 def write(
     fmt: str, jobs: list[Job], out_dir: Path, options: ExportOptions
 ) -> list[Path]:
-    """Write ``jobs`` in format ``fmt`` into ``out_dir``; return the files."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return FORMATS[fmt](jobs, out_dir, options)
+    """Write ``jobs`` in format ``fmt`` into ``out_dir``; return the files.
+
+    Raises ``InputError`` when the folder cannot be written or the user is
+    not a valid user name."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return FORMATS[fmt](jobs, out_dir, options)
+    except OSError as exc:
+        raise InputError(
+            f"out {out_dir}: cannot write the {fmt} files ({exc.strerror}); "
+            "choose another folder"
+        ) from exc
 
 
 def install_hint(fmt: str, out_dir: Path, written: list[Path]) -> str:
@@ -101,7 +111,7 @@ def install_hint(fmt: str, out_dir: Path, written: list[Path]) -> str:
 def write_cron(jobs: list[Job], out_dir: Path, options: ExportOptions) -> list[Path]:
     """One ``/etc/cron.d`` file; cron runs the line through ``/bin/sh``, so
     arguments are shell-quoted and ``%`` (a line break to cron) escaped."""
-    user = options.user or getpass.getuser()
+    user = _user(options)
     lines = [
         *_header("cron", options.source, _INSTALL_HERE["cron"]),
         "# Format: /etc/cron.d (five time fields, then the user). Times are in",
@@ -129,7 +139,7 @@ def write_systemd(jobs: list[Job], out_dir: Path, options: ExportOptions) -> lis
     that exists) and, for enabled drills, a ``.timer`` with
     ``Persistent=true`` (a run missed while the machine was off happens at
     the next boot)."""
-    user = options.user or getpass.getuser()
+    user = _user(options)
     written = []
     for job in jobs:
         unit = _unit(job)
@@ -193,6 +203,16 @@ def systemd_quote(argument: str) -> str:
         .replace("$", "$$")
     )
     return f'"{escaped}"'
+
+
+def _user(options: ExportOptions) -> str:
+    user = options.user or getpass.getuser()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", user):
+        raise InputError(
+            f"user {user!r}: not a user name cron and systemd accept; give a "
+            "login name such as drills"
+        )
+    return user
 
 
 def _warn_about_zones(jobs: list[Job]) -> None:

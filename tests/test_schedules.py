@@ -647,3 +647,18 @@ def test_no_export_writes_a_notify_url_which_is_a_secret(
 
     assert all(url not in path.read_text() for path in written)
     assert "restore-demo: its notify URL is left out" in caplog.text
+
+
+def test_export_refuses_a_user_name_that_would_break_the_files(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(InputError, match="not a user name"):
+        export(load_schedule(EXAMPLE), "cron", tmp_path, user="drills; rm -rf ~")
+
+
+def test_export_into_a_file_is_refused_naming_it(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+
+    with pytest.raises(InputError, match="cannot write the systemd files"):
+        export(load_schedule(EXAMPLE), "systemd", taken / "units")
