@@ -3,7 +3,9 @@
 A record is a folder ``<kind>/<YYYY>/<MM>/<DD>/<HHMMSS>-<name>-<short id>/``
 holding ``record.json`` and the files it lists with their sha256. Records are
 written once: files first, ``record.json`` last and never over an existing one,
-so a folder without ``record.json`` is never mistaken for a record.
+so a folder without ``record.json`` is never mistaken for a record. Then the
+record is added to the store's index (``opskit.record_index``), which listings
+read instead of every ``record.json``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opskit.errors import (
     NotFoundError,
@@ -23,22 +26,29 @@ from opskit.errors import (
     ParameterError,
     RecordError,
 )
+from opskit.record_index import RECORD_FILE as RECORD_FILE
+from opskit.record_index import RECORD_KEY, IndexEntry, RecordIndex
 from opskit.record_model import Artifact, Record, parse_record
 from opskit.storage import ObjectExists, Storage, open_storage
 
+if TYPE_CHECKING:
+    import pandas
+
 logger = logging.getLogger(__name__)
 
-RECORD_FILE = "record.json"
 STORE_ENV = "OPSKIT_RECORD_STORE"
 DRAFT_ENV = "OPSKIT_RECORD_DRAFT"
 DEFAULT_STORE = "records"
-_RECORD_KEY = re.compile(r"^[^/]+/\d{4}/\d{2}/\d{2}/[^/]+/record\.json$")
 _PRINTED = re.compile(
     r"^(?:(?P<store>.*?)/)?(?P<key>[^/]+/\d{4}/\d{2}/\d{2}/[^/]+-[0-9a-f]{8})/?$"
 )
 _EDITED = (
     "changed since it was filed (its digest no longer matches); the record "
     "cannot be trusted"
+)
+_REPLACED = (
+    "its digest differs from the one in the record index; record.json was "
+    "replaced after it was filed, so the record cannot be trusted"
 )
 
 
@@ -82,6 +92,7 @@ class RecordStore:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self.index = RecordIndex(storage)
 
     @classmethod
     def open(
@@ -93,9 +104,11 @@ class RecordStore:
     def save(self, record: Record, files: Mapping[str, Path] | None = None) -> str:
         """Write ``record`` with ``files`` (name in folder -> local path).
 
-        Each file is listed in the saved ``record.json`` with its sha256.
-        Returns the record folder's location. Raises ``RecordError`` if a
-        record is already filed under that folder.
+        Each file is listed in the saved ``record.json`` with its sha256,
+        then the record is added to the index; a record whose index entry
+        cannot be written stays filed (a warning says so). Returns the record
+        folder's location. Raises ``RecordError`` if a record is already
+        filed under that folder.
         """
         folder = record.folder()
         if self.storage.exists(f"{folder}/{RECORD_FILE}"):
@@ -125,6 +138,7 @@ class RecordStore:
         logger.info(
             "record %s %s saved at %s", final.kind, final.status.value, location
         )
+        self._add_to_index(folder, final, location)
         return location
 
     def find(
@@ -137,17 +151,46 @@ class RecordStore:
     ) -> list[StoredRecord]:
         """Return records matching every filter given, oldest first.
 
-        ``since`` is compared with ``started_at``; damaged records are logged
-        and left out (``verify`` reports them).
+        The index chooses which ``record.json`` files to open. ``since`` is
+        compared with ``started_at``; damaged records, and records that
+        differ from their index entry, are logged and left out (``verify``
+        reports them).
         """
         found = []
-        for key in self._record_keys(kind):
-            if since is not None and _folder_day(key) < since.date():
+        for entry in self.index.entries(
+            kind=kind, name=name, status=status, since=since
+        ):
+            stored = self._try_load(entry.key)
+            if stored is None:
                 continue
-            stored = self._try_load(key)
-            if stored is not None and _matches(stored.record, name, status, since):
+            if stored.record.digest != entry.digest:
+                where = self.storage.describe(f"{entry.key}/{RECORD_FILE}")
+                logger.warning("%s: %s", where, _REPLACED)
+            elif _matches(stored.record, name, status, since):
                 found.append(stored)
         return sorted(found, key=lambda s: s.record.started_at)
+
+    def summaries(
+        self,
+        *,
+        kind: str | None = None,
+        name: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+    ) -> list[IndexEntry]:
+        """Like ``find``, but the summaries the index keeps, without opening
+        any ``record.json`` (``verify`` checks a record against its file)."""
+        return self.index.entries(kind=kind, name=name, status=status, since=since)
+
+    def frame(
+        self, *, kind: str | None = None, since: datetime | None = None
+    ) -> pandas.DataFrame:
+        """One row per record from the index, oldest first; the columns are
+        described at ``RecordIndex.frame``.
+
+        >>> RecordStore.open("records").frame(kind="restore-drill")["m.rto_seconds"]
+        """
+        return self.index.frame(kind=kind, since=since)
 
     def load(self, ref: str) -> StoredRecord:
         """Load a record by folder key (also as printed with the store in front),
@@ -180,9 +223,33 @@ class RecordStore:
         )
 
     def verify(self, ref: str) -> list[str]:
-        """Check a record's files against their recorded sha256 and the
-        record against its digest; an empty list means it is as filed."""
-        return verify_folder(self.storage, self.locate(ref))
+        """Check a record's files against their recorded sha256, the record
+        against its digest and against the index; an empty list means it is
+        as filed."""
+        key = self.locate(ref)
+        return verify_folder(self.storage, key) + self._index_disagrees(key)
+
+    def _add_to_index(self, folder: str, record: Record, location: str) -> None:
+        try:
+            self.index.add(folder, record)
+        except (OpskitError, OSError) as exc:
+            logger.warning(
+                "%s: filed, but not added to the record index (%s); listings find "
+                "it while it is a day old at most, or after `opskit records reindex`",
+                location,
+                exc,
+            )
+
+    def _index_disagrees(self, key: str) -> list[str]:
+        entry = self.index.lookup(key)
+        if entry is None:
+            return []
+        try:
+            data = self.storage.read_bytes(f"{key}/{RECORD_FILE}")
+            record = parse_record(data, key)
+        except OpskitError:
+            return []  # verify_folder has said what is wrong with the file
+        return [] if record.digest == entry.digest else [f"{RECORD_FILE}: {_REPLACED}"]
 
     def _id_may_match(self, key: str, ref: str) -> bool:
         try:
@@ -221,7 +288,7 @@ class RecordStore:
         return [
             info.key[: -len(RECORD_FILE) - 1]
             for info in self.storage.list(prefix)
-            if _RECORD_KEY.match(info.key)
+            if RECORD_KEY.match(info.key)
         ]
 
     def _read(self, key: str) -> Record:
@@ -296,11 +363,6 @@ def _sha256_object(storage: Storage, key: str) -> str:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _folder_day(key: str) -> date:
-    _, year, month, day, _ = key.split("/")
-    return date(int(year), int(month), int(day))
 
 
 def _folder_id(key: str) -> str:

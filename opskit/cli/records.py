@@ -1,8 +1,9 @@
-"""``opskit records``: list, show and verify records."""
+"""``opskit records``: list, show, verify and reindex records."""
 
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from opskit.storage import LocalStorage
 
 @cli.group()
 def records() -> None:
-    """List, show and verify records."""
+    """List, show, verify and reindex records."""
 
 
 @records.command("list")
@@ -38,26 +39,38 @@ def list_records(
     status: str | None,
     since: datetime | None,
 ) -> None:
-    """List records, oldest first."""
-    found = RecordStore.open(store).find(
+    """List records, oldest first, from the store's index (`verify` checks
+    a record against its files)."""
+    found = RecordStore.open(store).summaries(
         kind=kind,
         name=name,
         status=status,
         since=since.replace(tzinfo=UTC) if since else None,
     )
     table = Table("started (UTC)", "kind", "name", "status", "id", "folder")
-    for item in found:
-        r = item.record
+    for entry in found:
         table.add_row(
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-            r.kind,
-            r.name,
-            r.status.value,
-            r.id[:8],
-            item.key,
+            f"{entry.started_at:%Y-%m-%d %H:%M:%S}",
+            entry.kind,
+            entry.name,
+            entry.status.value,
+            entry.id[:8],
+            entry.key,
         )
     out.print(table)
     err.print(f"{len(found)} record(s) in {store}")
+
+
+@records.command("reindex")
+@store_option
+def reindex_records(store: str) -> None:
+    """Rebuild the store's record index from every record.json, e.g. after
+    record folders were copied in by hand."""
+    started = time.monotonic()
+    count = RecordStore.open(store).index.rebuild()
+    seconds = time.monotonic() - started
+    rate = f", {count / seconds:,.0f} records/s" if seconds > 0 and count else ""
+    err.print(f"{count} record(s) indexed in {store} in {seconds:.1f} s{rate}")
 
 
 @records.command("show")
