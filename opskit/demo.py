@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
+import tempfile
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -236,3 +237,34 @@ def _shop_open(folder: Path) -> tuple[HealthStatus, str]:
     if flag.exists():
         return HealthStatus.DEGRADED, flag.read_text().strip()
     return HealthStatus.HEALTHY, "taking orders"
+
+
+def drill_history(
+    workdir: str | Path | None = None, drills: int = 4
+) -> tuple[str, dict[str, str]]:
+    """A record store holding a few restore drills of the demo shop, one of
+    them failing its SQL check, for the RTO report to read; returns the
+    store and the shop's backup store by service. Records are saved
+    directly, never handed to a runner: they are the report's input."""
+    from opskit.backups.drill import run_drill
+    from opskit.record_store import RecordStore
+
+    folder = Path(workdir or tempfile.mkdtemp(prefix="opskit-drill-history-"))
+    store = RecordStore.open(folder / "records", create=True)
+    prepared = prepare_demo(folder / "shop")
+    for number in range(drills):
+        failing = number == drills - 1
+        result = run_drill(
+            service=SERVICE,
+            backup_store=str(prepared.backup_store),
+            tier="standard",
+            freshness_query=FRESHNESS_QUERY,
+            sql_checks={
+                "orders present": {
+                    "sql": "select count(*) > 0 from orders",
+                    "expected": 0 if failing else 1,
+                }
+            },
+        )
+        store.save(result.record)
+    return str(folder / "records"), {SERVICE: str(prepared.backup_store)}

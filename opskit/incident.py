@@ -31,7 +31,7 @@ import pandas as pd
 from opskit.errors import InputError, NotFoundError, ParameterError, suggest
 from opskit.masking import mask_text
 from opskit.phases import utc_now
-from opskit.record_store import DRAFT_ENV, RecordStore, file_record
+from opskit.record_store import file_record
 from opskit.records import (
     Check,
     CheckStatus,
@@ -792,13 +792,8 @@ def _render(name: str, context: dict[str, Any]) -> str:
 
 
 def _file(record: Record, review: str, store: str | Path | None) -> str:
-    """File the record with the review draft beside it (under ``opskit
-    run`` the runner files it, and the draft travels in its details)."""
-    import os
-
-    if os.environ.get(DRAFT_ENV):
-        return file_record(record, store)
+    """File the record with the review draft beside it."""
     with tempfile.TemporaryDirectory(prefix="opskit-review-") as tmp:
         path = Path(tmp) / "review.md"
         path.write_text(review, encoding="utf-8")
-        return RecordStore.open(store, create=True).save(record, {"review.md": path})
+        return file_record(record, store, {"review.md": path})

@@ -30,6 +30,7 @@ from opskit.errors import (
 )
 from opskit.notify import NOTIFY_ENV, notify_record, resolve_url
 from opskit.phases import PhaseTimer, utc_now
+from opskit.record_store import DRAFT_FILES
 from opskit.records import (
     DRAFT_ENV,
     STARTED_BY_ENV,
@@ -151,11 +152,21 @@ def run_notebook(
         record = _final_record(path, staging, parameters, timer, failure)
         where = store.storage.describe(record.folder())
         record = notify_record(record, where, webhook, **(notify_options or {}))
-        files = {"notebook.ipynb": staging / "notebook.ipynb"}
+        files = _handed_files(staging)
+        files["notebook.ipynb"] = staging / "notebook.ipynb"
         if files["notebook.ipynb"].exists():
             files["report.html"] = _render_html(files["notebook.ipynb"], staging)
         location = store.save(record, files)
     return RunOutcome(record=store.load(record.folder()).record, location=location)
+
+
+def _handed_files(staging: Path) -> dict[str, Path]:
+    """Files the notebook handed over with its record (see ``file_record``);
+    only with a record it handed over, never with one the runner made."""
+    folder = staging / DRAFT_FILES
+    if not (staging / "record.json").exists() or not folder.is_dir():
+        return {}
+    return {path.name: path for path in sorted(folder.iterdir()) if path.is_file()}
 
 
 def _execute(

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 STORE_ENV = "OPSKIT_RECORD_STORE"
 DRAFT_ENV = "OPSKIT_RECORD_DRAFT"
+DRAFT_FILES = "files"
 DEFAULT_STORE = "records"
 _PRINTED = re.compile(
     r"^(?:(?P<store>.*?)/)?(?P<key>[^/]+/\d{4}/\d{2}/\d{2}/[^/]+-[0-9a-f]{8})/?$"
@@ -65,11 +67,17 @@ def resolve_store_location(location: str | Path | None = None) -> str:
     return str(location or os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
-def file_record(record: Record, store: str | Path | None = None) -> str:
-    """Save ``record`` in ``store`` and return where it is.
+def file_record(
+    record: Record,
+    store: str | Path | None = None,
+    files: Mapping[str, Path] | None = None,
+) -> str:
+    """Save ``record`` in ``store``, with ``files`` (name -> path) beside it,
+    and return where it is.
 
     Under ``opskit run`` the record is handed to the runner instead (through
-    $OPSKIT_RECORD_DRAFT), which files it with the executed notebook and HTML.
+    $OPSKIT_RECORD_DRAFT, the files copied into ``files/`` beside the draft),
+    which files it with the executed notebook and HTML.
 
     >>> file_record(result.record, "records")
     'records/restore-drill/2026/12/03/163700-orders-1a2b3c4d'
@@ -77,10 +85,14 @@ def file_record(record: Record, store: str | Path | None = None) -> str:
     location = resolve_store_location(store)
     draft = os.environ.get(DRAFT_ENV)
     if draft:
+        handed = Path(draft).with_name(DRAFT_FILES)
+        handed.mkdir(exist_ok=True)
+        for name, path in (files or {}).items():
+            shutil.copyfile(path, handed / name)
         Path(draft).write_text(record.model_dump_json(indent=2), encoding="utf-8")
         logger.info("record handed to the runner: %s", draft)
         return f"{location.rstrip('/')}/{record.folder()}"
-    return RecordStore.open(location, create=True).save(record)
+    return RecordStore.open(location, create=True).save(record, files)
 
 
 class RecordStore:

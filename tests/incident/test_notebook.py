@@ -77,6 +77,11 @@ def test_an_incident_is_worked_headless_then_reopened_and_closed(
     assert second.record.kind == "incident"
     assert second.record.parameters["incident_id"] == incident_id
     review = second.record.details["review"]
+    assert {a.path for a in second.record.artifacts} == {
+        "review.md",
+        "notebook.ipynb",
+        "report.html",
+    }
     assert "## Summary\n\nThe shop's disk filled up" in review
     assert "| Alert on disk space | carol | - |" in review
     assert "checkout answers 502" in review

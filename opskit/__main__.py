@@ -1,0 +1,5 @@
+"""``python -m opskit``: the same as the ``opskit`` command."""
+
+from opskit.cli import main
+
+main()

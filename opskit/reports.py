@@ -1,0 +1,538 @@
+"""RTO/RPO reports: restore-drill records turned into evidence a lead or an
+auditor reads. Per service and tier: the latest RTO and RPO, their p50, p90
+and worst over the window, every missed target, the trend against the
+previous window, drills overdue and backups stale; figures a reader can check
+against the per-drill table; one self-contained HTML page and a record.
+
+>>> report = rto_report("records", since=datetime(2026, 11, 1, tzinfo=UTC))
+>>> report.summary[["service", "p90_rto_seconds", "missed"]]
+>>> report.file("records")
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from opskit.errors import InputError, ParameterError
+from opskit.phases import utc_now
+from opskit.record_store import RecordStore, file_record
+from opskit.records import (
+    Check,
+    CheckStatus,
+    Record,
+    RecordStatus,
+    current_environment,
+    started_by,
+)
+from opskit.targets import Tier, format_duration, load_tiers
+
+logger = logging.getLogger(__name__)
+
+KIND = "report"
+DRILL_KIND = "restore-drill"
+TEMPLATES = Path(__file__).with_name("templates")
+SUMMARY_COLUMNS = [
+    "service",
+    "tier",
+    "drills",
+    "passed",
+    "failed",
+    "missed",
+    "latest_at",
+    "latest_rto_seconds",
+    "p50_rto_seconds",
+    "p90_rto_seconds",
+    "worst_rto_seconds",
+    "rto_target_seconds",
+    "latest_rpo_seconds",
+    "p50_rpo_seconds",
+    "p90_rpo_seconds",
+    "worst_rpo_seconds",
+    "rpo_target_seconds",
+    "previous_p50_rto_seconds",
+    "rto_trend",
+    "last_passed_at",
+]
+
+
+@dataclass
+class RtoReport:
+    """A finished report: its tables, figures, HTML page and verdict."""
+
+    since: datetime
+    until: datetime
+    services: list[str]
+    drills: pd.DataFrame
+    summary: pd.DataFrame
+    misses: pd.DataFrame
+    overdue: pd.DataFrame
+    stale: pd.DataFrame
+    figures: dict[str, Any] = field(default_factory=dict)
+    html: str = ""
+
+    @property
+    def status(self) -> RecordStatus:
+        """Failed when a target was missed, a drill is overdue or a backup
+        is stale in the window; passed otherwise."""
+        problems = len(self.misses) + len(self.overdue) + len(self.stale)
+        return RecordStatus.FAILED if problems else RecordStatus.PASSED
+
+    def summary_text(self) -> str:
+        """Two lines for a terminal or a notebook."""
+        return (
+            f"RTO/RPO report {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}: "
+            f"{len(self.drills)} drills of {len(self.summary)} services\n"
+            f"{len(self.misses)} missed targets, {len(self.overdue)} overdue drills, "
+            f"{len(self.stale)} stale backups: {self.status.value}"
+        )
+
+    def record(self) -> Record:
+        """The report as a record of kind ``report``."""
+        checks = [
+            Check(
+                name=f"{row['service']}: targets met",
+                status=CheckStatus.FAILED if row["missed"] else CheckStatus.PASSED,
+                expected=0,
+                actual=int(row["missed"]),
+                detail=f"{row['drills']} drills, p90 RTO "
+                f"{_duration(row['p90_rto_seconds'])}",
+            )
+            for row in _rows(self.summary)
+        ]
+        checks += [
+            Check(
+                name=f"{row['service']}: {what}",
+                status=CheckStatus.FAILED,
+                detail=row["detail"],
+            )
+            for what, table in (
+                ("drill due", self.overdue),
+                ("backup fresh", self.stale),
+            )
+            for row in _rows(table)
+        ]
+        now = utc_now()
+        return Record(
+            kind=KIND,
+            name="rto",
+            started_by=started_by(),
+            started_at=now,
+            ended_at=now,
+            status=self.status,
+            reason=self.summary_text().splitlines()[1] if self.status else "",
+            parameters={
+                "since": self.since.isoformat(),
+                "until": self.until.isoformat(),
+                "services": self.services,
+            },
+            measurements={
+                "drills": len(self.drills),
+                "services": len(self.summary),
+                "missed_targets": len(self.misses),
+                "overdue_drills": len(self.overdue),
+                "stale_backups": len(self.stale),
+            },
+            checks=checks,
+            details={"summary": _jsonable(self.summary)},
+            environment=current_environment(),
+        )
+
+    def write_html(self, path: str | Path) -> Path:
+        """Write the self-contained HTML page to ``path``."""
+        target = Path(path)
+        try:
+            target.write_text(self.html, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{target}: cannot write the report ({exc})") from exc
+        return target
+
+    def file(self, store: str | Path | None = None) -> str:
+        """File the record with the HTML page and figures beside it."""
+        with tempfile.TemporaryDirectory(prefix="opskit-report-") as tmp:
+            files = {"rto-report.html": self.write_html(Path(tmp) / "rto-report.html")}
+            for name, figure in self.figures.items():
+                path = Path(tmp) / f"{name}.png"
+                figure.savefig(path, format="png", dpi=110)
+                files[path.name] = path
+            return file_record(self.record(), store, files=files)
+
+
+def load_drills(
+    store: str | Path | None = None,
+    *,
+    since: datetime | None = None,
+    services: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Restore-drill records from ``store`` as one flattened row each (see
+    ``RecordStore.frame``), oldest first, read through the record index."""
+    frame: pd.DataFrame = RecordStore.open(store).frame(kind=DRILL_KIND, since=since)
+    if services:
+        frame = frame[frame["name"].isin(list(services))]
+    return frame.sort_values("started_at").reset_index(drop=True)
+
+
+def rto_report(
+    store: str | Path | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    services: Sequence[str] = (),
+    window_days: float = 30,
+    drill_periods: Mapping[str, timedelta] | None = None,
+    default_period: timedelta = timedelta(days=7),
+    backup_stores: Mapping[str, str] | None = None,
+    tiers_file: str | Path | None = None,
+) -> RtoReport:
+    """Build the RTO/RPO report over drills started from ``since`` to
+    ``until`` (default: the last ``window_days`` days), compared with the
+    window of the same length before it.
+
+    ``drill_periods`` gives each service's drill period (from its schedule;
+    ``default_period`` otherwise): a service whose last passing drill is
+    older is overdue. ``backup_stores`` names each service's backup store:
+    a newest backup older than the tier's RPO is stale.
+    """
+    until = until or utc_now()
+    since = since or until - timedelta(days=window_days)
+    if since >= until:
+        raise ParameterError(
+            f"since: {since.isoformat()} is not before {until.isoformat()}"
+        )
+    window = until - since
+    everything = load_drills(store, since=since - window, services=services)
+    current = everything[everything["started_at"] >= since]
+    current = current[current["started_at"] <= until]
+    previous = everything[everything["started_at"] < since]
+    tiers = load_tiers(tiers_file)
+
+    summary = _summary(current, previous)
+    names = list(services) or sorted(set(summary["service"]))
+    report = RtoReport(
+        since=since,
+        until=until,
+        services=names,
+        drills=_drill_table(current),
+        summary=summary,
+        misses=_misses(current),
+        overdue=_overdue(everything, names, until, drill_periods or {}, default_period),
+        stale=_stale(backup_stores or {}, summary, tiers, until),
+    )
+    report.figures = _figures(current)
+    report.html = _render(report)
+    return report
+
+
+def _summary(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (service, tier), drills in current.groupby(["name", "tier"], sort=True):
+        rto = _column(drills, "m.rto_seconds")
+        rpo = _column(drills, "m.rpo_seconds")
+        before = previous[(previous["name"] == service) & (previous["tier"] == tier)]
+        before_p50 = _column(before, "m.rto_seconds").quantile(0.5)
+        passed = drills[drills["status"] == "passed"]
+        latest = drills.iloc[-1]
+        rows.append(
+            {
+                "service": service,
+                "tier": tier,
+                "drills": len(drills),
+                "passed": len(passed),
+                "failed": len(drills) - len(passed),
+                "missed": int(_missed_mask(drills).sum()),
+                "latest_at": latest["started_at"],
+                "latest_rto_seconds": latest.get("m.rto_seconds"),
+                "p50_rto_seconds": rto.quantile(0.5),
+                "p90_rto_seconds": rto.quantile(0.9),
+                "worst_rto_seconds": rto.max(),
+                "rto_target_seconds": latest.get("t.rto.target"),
+                "latest_rpo_seconds": latest.get("m.rpo_seconds"),
+                "p50_rpo_seconds": rpo.quantile(0.5),
+                "p90_rpo_seconds": rpo.quantile(0.9),
+                "worst_rpo_seconds": rpo.max(),
+                "rpo_target_seconds": latest.get("t.rpo.target"),
+                "previous_p50_rto_seconds": before_p50,
+                "rto_trend": _trend(rto.quantile(0.5), before_p50),
+                "last_passed_at": passed["started_at"].max() if len(passed) else pd.NaT,
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _drill_table(current: pd.DataFrame) -> pd.DataFrame:
+    columns = {
+        "started_at": "started_at",
+        "name": "service",
+        "tier": "tier",
+        "status": "status",
+        "m.rto_seconds": "rto_seconds",
+        "t.rto.target": "rto_target_seconds",
+        "m.rpo_seconds": "rpo_seconds",
+        "t.rpo.target": "rpo_target_seconds",
+        "key": "record",
+    }
+    table = pd.DataFrame({new: current.get(old) for old, new in columns.items()})
+    table["missed"] = _missed_mask(current).to_numpy()
+    return table.reset_index(drop=True)
+
+
+def _misses(current: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, drill in current.iterrows():
+        for target in ("rto", "rpo"):
+            if drill.get(f"t.{target}.met") is False:
+                rows.append(
+                    {
+                        "started_at": drill["started_at"],
+                        "service": drill["name"],
+                        "tier": drill["tier"],
+                        "target": target.upper(),
+                        "actual_seconds": drill.get(f"t.{target}.actual"),
+                        "target_seconds": drill.get(f"t.{target}.target"),
+                        "record": drill["key"],
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "started_at",
+            "service",
+            "tier",
+            "target",
+            "actual_seconds",
+            "target_seconds",
+            "record",
+        ],
+    )
+
+
+def _overdue(
+    drills: pd.DataFrame,
+    services: Sequence[str],
+    until: datetime,
+    periods: Mapping[str, timedelta],
+    default: timedelta,
+) -> pd.DataFrame:
+    rows = []
+    for service in services:
+        period = periods.get(service, default)
+        passed = drills[(drills["name"] == service) & (drills["status"] == "passed")]
+        last = passed["started_at"].max() if len(passed) else None
+        if last is None or pd.isna(last) or until - last > period:
+            seen = f"last passed {last:%Y-%m-%d %H:%M} UTC" if last else "none passed"
+            rows.append(
+                {
+                    "service": service,
+                    "period": format_duration(period.total_seconds()),
+                    "last_passed_at": last,
+                    "detail": f"no passing drill within {_duration(period)} ({seen})",
+                }
+            )
+    return pd.DataFrame(rows, columns=["service", "period", "last_passed_at", "detail"])
+
+
+def _stale(
+    stores: Mapping[str, str],
+    summary: pd.DataFrame,
+    tiers: dict[str, Tier],
+    until: datetime,
+) -> pd.DataFrame:
+    from opskit.backups.store import BackupStore
+
+    rows = []
+    for service, location in stores.items():
+        tier_names = summary.loc[summary["service"] == service, "tier"]
+        tier = tiers.get(str(tier_names.iloc[-1])) if len(tier_names) else None
+        if tier is None:
+            raise ParameterError(
+                f"backup_stores: {service!r} has no drill in the window, so its "
+                "tier (and RPO) is unknown; drill it first or leave it out"
+            )
+        newest = BackupStore.open(location).find("latest").taken_at
+        age = until - newest
+        if age.total_seconds() > tier.rpo_seconds:
+            rows.append(
+                {
+                    "service": service,
+                    "store": location,
+                    "newest_backup_at": newest,
+                    "age_seconds": age.total_seconds(),
+                    "rpo_seconds": tier.rpo_seconds,
+                    "detail": f"newest backup is {_duration(age)} old; the "
+                    f"{tier.name} RPO is {format_duration(tier.rpo_seconds)}",
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "service",
+            "store",
+            "newest_backup_at",
+            "age_seconds",
+            "rpo_seconds",
+            "detail",
+        ],
+    )
+
+
+def _figures(current: pd.DataFrame) -> dict[str, Any]:
+    """RTO over time with each tier's target, and time per phase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    rto = Figure(figsize=(9, 4), layout="constrained")
+    axes = rto.add_subplot()
+    for (service, tier), drills in current.groupby(["name", "tier"], sort=True):
+        values = pd.to_numeric(
+            drills.get("m.rto_seconds", pd.Series(index=drills.index, dtype=float)),
+            errors="coerce",
+        )
+        measured = drills[values.notna()]
+        line = axes.plot(
+            measured["started_at"],
+            values[values.notna()],
+            marker="o",
+            label=f"{service} ({tier})",
+        )[0]
+        targets = _column(drills, "t.rto.target")
+        if len(targets):
+            axes.axhline(
+                float(targets.iloc[-1]),
+                color=line.get_color(),
+                linestyle="--",
+                label=f"{service} target",
+            )
+    axes.set_title("RTO per drill against the tier's target")
+    axes.set_ylabel("seconds")
+    if len(current):
+        axes.legend(fontsize="small")
+
+    phases = Figure(figsize=(9, 4), layout="constrained")
+    bars = phases.add_subplot()
+    columns = [
+        c for c in current.columns if c.startswith("p.") and c.endswith(".seconds")
+    ]
+    means = current.groupby("name")[columns].mean() if columns else pd.DataFrame()
+    left = pd.Series(0.0, index=means.index)
+    for column in columns:
+        values = means[column].fillna(0.0)
+        bars.barh(means.index, values, left=left, label=column[2:-8])
+        left = left + values
+    bars.set_title("Mean time per phase")
+    bars.set_xlabel("seconds")
+    if columns:
+        bars.legend(fontsize="small")
+    return {"rto": rto, "phases": phases}
+
+
+def _render(report: RtoReport) -> str:
+    images = {}
+    for name, figure in report.figures.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        images[name] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True
+    )
+    return environment.get_template("rto_report.html.j2").render(
+        report=report,
+        images=images,
+        status=report.status.value,
+        generated=utc_now(),
+        tables={
+            "summary": _html_table(_readable(report.summary)),
+            "misses": _html_table(report.misses),
+            "overdue": _html_table(report.overdue),
+            "stale": _html_table(report.stale),
+            "drills": _html_table(report.drills),
+        },
+    )
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p><i>none</i></p>"
+    return frame.to_html(index=False, na_rep="-", border=0, classes="table")
+
+
+def _readable(summary: pd.DataFrame) -> pd.DataFrame:
+    shown = summary.copy()
+    for column in shown.columns:
+        if column.endswith("_seconds"):
+            shown[column] = shown[column].map(_duration)
+    shown.columns = [
+        c.removesuffix("_seconds").replace("_", " ") for c in shown.columns
+    ]
+    return shown
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame:
+        return pd.Series(dtype="float64")
+    return pd.to_numeric(frame[name], errors="coerce").dropna()
+
+
+def _missed_mask(frame: pd.DataFrame) -> pd.Series:
+    missed = pd.Series(False, index=frame.index)
+    for target in ("rto", "rpo"):
+        column = f"t.{target}.met"
+        if column in frame:
+            missed |= frame[column].map(lambda met: met is False)
+    return missed
+
+
+def _trend(now: Any, before: Any) -> str:
+    if pd.isna(now) or pd.isna(before) or before == 0:
+        return "no previous window"
+    change = (now - before) / before * 100
+    if abs(change) < 5:
+        return f"{change:+.0f}% (steady)"
+    return f"{change:+.0f}% ({'slower' if change > 0 else 'faster'})"
+
+
+def _duration(value: Any) -> str:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if value is None or pd.isna(value):
+        return "-"
+    return format_duration(float(value))
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            str(key): None if pd.isna(v) else str(v) if isinstance(v, datetime) else v
+            for key, v in row.items()
+        }
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def periods_from_schedule(path: str | Path) -> dict[str, timedelta]:
+    """Each scheduled service's drill period: the time between two runs of
+    its drill in ``drills.yaml`` (the service is the drill's ``service``
+    parameter, else its name)."""
+    from opskit.schedules import load_schedule, next_runs
+
+    periods: dict[str, timedelta] = {}
+    for drill in load_schedule(path).drills:
+        first, second = next_runs(drill, 2)[:2]
+        service = str(drill.parameters.get("service") or drill.name)
+        periods[service] = max(second - first, periods.get(service, timedelta()))
+    return periods

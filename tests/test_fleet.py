@@ -1,0 +1,156 @@
+"""``opskit fleet run``: due drills in parallel processes, a summary, JUnit
+XML, a fleet record, and an alert for the drill that failed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from opskit.demo import Demo
+from opskit.record_store import RecordStore
+from opskit.records import RecordStatus
+from tests.helpers import Invoke
+
+pytestmark = pytest.mark.slow
+
+DRILLS = """\
+drills:
+  - name: restore-ok
+    notebook: restore_drill
+    parameters: {{service: shop, backup_store: "{backups}"}}
+    schedule: "30 2 * * *"
+    tier: standard
+    owner: ops
+  - name: restore-bad
+    notebook: restore_drill
+    parameters:
+      service: cart
+      backup_store: "{backups}"
+      sql_checks: {{none: {{sql: "select count(*) from orders", expected: 0}}}}
+    schedule: "@daily"
+    tier: critical
+    owner: ops
+    notify: {webhook}
+  - name: restore-broken
+    notebook: restore_drill
+    parameters: {{service: gone, backup_store: /nonexistent/backups}}
+    schedule: "@daily"
+    tier: standard
+    owner: ops
+"""
+
+
+@pytest.fixture
+def webhook() -> Iterator[list[dict[str, object]]]:
+    """A chat webhook on loopback that keeps what it is sent."""
+    received: list[dict[str, object]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    received.append({"url": f"http://127.0.0.1:{server.server_address[1]}/hooks/T0"})
+    yield received
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_a_fleet_runs_in_parallel_and_reports_each_drill(
+    opskit: Invoke,
+    chdir_tmp: Path,
+    webhook: list[dict[str, object]],
+    demo: Demo,
+) -> None:
+    url = str(webhook.pop(0)["url"])
+    (chdir_tmp / "drills.yaml").write_text(
+        DRILLS.format(webhook=url, backups=demo.backup_store)
+    )
+    store = chdir_tmp / "records"
+
+    outcome = opskit(
+        "fleet",
+        "run",
+        "drills.yaml",
+        "--workers",
+        "2",
+        "--store",
+        str(store),
+        "--junit",
+        "fleet.xml",
+    )
+
+    assert outcome.code == 1, outcome.stderr
+    assert "1 of 3 drills passed" in outcome.stderr
+    suite = ElementTree.parse(chdir_tmp / "fleet.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (
+        "3",
+        "1",
+        "1",
+    )
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {"restore-ok", "restore-bad", "restore-broken"}
+    assert cases["restore-ok"].find("failure") is None
+    assert "expected 0, found 2500" in cases["restore-bad"].find("failure").text  # type: ignore[union-attr]
+    assert "/nonexistent/backups" in cases["restore-broken"].find("error").text  # type: ignore[union-attr]
+
+    records = RecordStore.open(store)
+    drills = {s.record.name: s.record for s in records.find(kind="restore-drill")}
+    assert drills["shop"].status is RecordStatus.PASSED
+    assert drills["cart"].status is RecordStatus.FAILED
+    assert drills["shop"].started_by == "opskit fleet: restore-ok via opskit run"
+    first, second = sorted(drills.values(), key=lambda r: r.started_at)[:2]
+    assert second.started_at < first.ended_at  # two workers: the drills overlapped
+    (fleet,) = records.find(kind="fleet")
+    assert fleet.record.measurements["passed"] == 1
+    assert [m["text"] for m in webhook if "cart" in str(m["text"])]
+    assert len(webhook) == 1  # only restore-bad names a webhook
+
+
+def test_the_next_fleet_run_only_runs_what_fell_due(
+    opskit: Invoke, chdir_tmp: Path, demo: Demo
+) -> None:
+    (chdir_tmp / "drills.yaml").write_text(
+        DRILLS.format(webhook="null", backups=demo.backup_store).split(
+            "  - name: restore-bad"
+        )[0]
+    )
+
+    first = opskit("fleet", "run", "drills.yaml", "--store", "records")
+    again = opskit("fleet", "run", "drills.yaml", "--store", "records")
+    forced = opskit("fleet", "run", "drills.yaml", "--store", "records", "--all")
+
+    assert first.code == 0, first.stderr
+    assert "1 drill(s): every enabled drill" in first.stderr
+    assert again.code == 0 and "0 drill(s) due since" in again.stderr
+    assert forced.code == 0 and "1 of 1 drills passed" in forced.stderr
+    assert len(RecordStore.open(chdir_tmp / "records").find(kind="restore-drill")) == 2
+
+
+def test_a_bad_drills_file_is_named(opskit: Invoke, chdir_tmp: Path) -> None:
+    (chdir_tmp / "drills.yaml").write_text(
+        "drills:\n  - name: x\n    notebook: restore_drill\n    schedule: every day\n"
+        "    tier: standard\n    owner: ops\n"
+    )
+
+    outcome = opskit("fleet", "run", "drills.yaml", "--store", "records")
+
+    assert outcome.code == 2
+    assert "drills.yaml:4" in outcome.stderr and "schedule" in outcome.stderr
+    assert not (chdir_tmp / "opskit-fleet.junit.xml").exists()
