@@ -169,14 +169,13 @@ class RecordStore:
         reports them).
         """
         found = []
-        for entry in self.index.entries(
-            kind=kind, name=name, status=status, since=since
-        ):
-            stored = self._try_load(entry.key)
+        chosen = self.index.digests(kind=kind, name=name, status=status, since=since)
+        for key, digest in chosen.items():
+            stored = self._try_load(key)
             if stored is None:
                 continue
-            if stored.record.digest != entry.digest:
-                where = self.storage.describe(f"{entry.key}/{RECORD_FILE}")
+            if stored.record.digest != digest:
+                where = self.storage.describe(f"{key}/{RECORD_FILE}")
                 logger.warning("%s: %s", where, _REPLACED)
             elif _matches(stored.record, name, status, since):
                 found.append(stored)
