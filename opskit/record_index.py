@@ -12,10 +12,12 @@ the record's journal entry, as a create under a name made from the record
 folder: writing it twice (a retry, or a reader repairing the index) is
 harmless, and two processes filing at once never touch the same object.
 
-**Reading.** A reader lists ``_index/``, reads the highest generation and every
-journal entry, and joins them by record folder, so an entry in both counts
-once. An object that vanishes between listing and reading (a compaction
-removed it after publishing what it held) makes the reader start again.
+**Reading.** A reader lists the journal, then the generations (an entry gone
+from the first listing was deleted after a generation holding it was
+published, so the second sees that generation or a newer one), reads the
+highest generation and every journal entry, and joins them by record folder,
+so an entry in both counts once. An object that vanishes between listing and
+reading (a compaction removed it) makes the reader start again.
 
 **Compaction** writes generation n+1 with everything it read, as a create
 that fails when n+1 exists: of two compactors that read generation n, one
@@ -43,33 +45,22 @@ journal entry is unreadable.
 (a save whose journal entry failed, or a folder copied in). Folders added by
 hand to older days are found by ``rebuild`` (``opskit records reindex``).
 
-A generation is JSON lines: a header (format, version, generation, count,
-sha256 of the rest, column names), then one line per column, a JSON array of
-one value per record, oldest first. Columns are the summary fields, ``tier``,
-the names of each record's measurements, targets and phases, and their values
-flattened as ``m.<name>``, ``t.<name>.target|actual|met|margin`` and
-``p.<name>.seconds|status``. Flat arrays parse several times faster than one
-object per record, and ``frame`` reads only the columns it shows.
+Each generation is a columnar JSON-lines file that carries its own sha256;
+its format and the entries it holds are in ``opskit.record_columns``.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
-import itertools
-import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_jsonable_python
 
 from opskit.errors import (
     InputError,
@@ -78,7 +69,22 @@ from opskit.errors import (
     RecordError,
     first_problem,
 )
-from opskit.record_model import Record, RecordStatus, Scalar, parse_record
+from opskit.record_columns import (
+    FRAME_COLUMNS,
+    Columns,
+    IndexDamaged,
+    IndexEntry,
+    PhaseSummary,
+    TargetSummary,
+    columns_of,
+    encode,
+    frame_of,
+    matches,
+    merge,
+    order,
+    stamp,
+)
+from opskit.record_model import Record, parse_record
 from opskit.storage import (
     LocalStorage,
     ObjectExists,
@@ -90,119 +96,29 @@ from opskit.storage import (
 if TYPE_CHECKING:
     import pandas
 
+__all__ = [
+    "COMPACT_AFTER",
+    "FRAME_COLUMNS",
+    "INDEX_DIR",
+    "RECORD_FILE",
+    "RECORD_KEY",
+    "IndexEntry",
+    "PhaseSummary",
+    "RecordIndex",
+    "TargetSummary",
+]
+
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "record.json"
 INDEX_DIR = "_index"
 JOURNAL_DIR = f"{INDEX_DIR}/journal"
 COMPACT_AFTER = 256
-FORMAT = "opskit-record-index"
-FORMAT_VERSION = 1
 RECORD_KEY = re.compile(r"^(?!_index/)[^/]+/\d{4}/\d{2}/\d{2}/[^/]+/record\.json$")
-FRAME_COLUMNS = (
-    "key",
-    "id",
-    "kind",
-    "name",
-    "status",
-    "started_at",
-    "ended_at",
-    "started_by",
-    "reason",
-    "tier",
-)
-_FIXED = (*FRAME_COLUMNS, "digest", "parameters", "measurements", "targets", "phases")
 _GENERATION = re.compile(rf"^{INDEX_DIR}/index-(\d{{12}})\.jsonl$")
 _MARKER = f"{JOURNAL_DIR}/README.txt"
-_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 _READ_ATTEMPTS = 5
 _WORKERS = 16
-
-
-class TargetSummary(NamedTuple):
-    """A target of a record: seconds allowed, seconds taken, met, margin.
-    (Named tuples: the index makes hundreds of thousands at a time.)"""
-
-    name: str
-    target_seconds: float
-    actual_seconds: float | None
-    met: bool | None
-    margin_seconds: float | None
-
-
-class PhaseSummary(NamedTuple):
-    """A phase of a record: its duration in seconds and how it ended."""
-
-    name: str
-    seconds: float
-    status: str
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """A compact summary of one record, as the index keeps it.
-
-    ``key`` is the record folder; times are UTC; ``digest`` is the one filed
-    in ``record.json``. Targets and phases are one per name (the last wins).
-    """
-
-    key: str
-    id: str
-    kind: str
-    name: str
-    status: RecordStatus
-    started_at: datetime
-    ended_at: datetime
-    started_by: str
-    reason: str
-    digest: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    measurements: dict[str, Scalar] = field(default_factory=dict)
-    targets: tuple[TargetSummary, ...] = ()
-    phases: tuple[PhaseSummary, ...] = ()
-
-    @classmethod
-    def of(cls, key: str, record: Record) -> IndexEntry:
-        """Summarise ``record``, filed in folder ``key``."""
-        targets = {t.name: t for t in record.targets}.values()
-        phases = {p.name: p for p in record.phases}.values()
-        return cls(
-            key=key,
-            id=record.id,
-            kind=record.kind,
-            name=record.name,
-            status=record.status,
-            started_at=_utc(record.started_at),
-            ended_at=_utc(record.ended_at),
-            started_by=record.started_by,
-            reason=record.reason,
-            digest=record.digest,
-            parameters=to_jsonable_python(record.parameters),
-            measurements=dict(record.measurements),
-            targets=tuple(
-                TargetSummary(
-                    t.name, t.target_seconds, t.actual_seconds, t.met, t.margin_seconds
-                )
-                for t in targets
-            ),
-            phases=tuple(
-                PhaseSummary(p.name, p.seconds, p.status.value) for p in phases
-            ),
-        )
-
-    @property
-    def tier(self) -> str:
-        """The ``tier`` parameter, or ``""`` when the run had none."""
-        return str(self.parameters.get("tier") or "")
-
-
-class _Header(BaseModel):
-    format: Literal["opskit-record-index"]
-    version: Literal[1]
-    generation: int
-    count: int
-    sha256: str
-    columns: list[str]
 
 
 class _JournalEntry(BaseModel):
@@ -211,88 +127,13 @@ class _JournalEntry(BaseModel):
     entry: IndexEntry
 
 
-class _Damaged(RecordError):
-    """The index cannot be trusted; it is rebuilt from the records."""
-
-
-class _Columns:
-    """Index entries as columns, parsed from a generation only when asked for."""
-
-    def __init__(
-        self, count: int, raw: dict[str, bytes | list[Any]], where: str
-    ) -> None:
-        self.count, self.where, self._raw = count, where, raw
-        self.names = list(raw)
-
-    @classmethod
-    def parse(cls, data: bytes, number: int, where: str) -> _Columns:
-        """Check a generation file whole; raises ``_Damaged``."""
-        head, _, body = data.partition(b"\n")
-        try:
-            header = _Header.model_validate_json(head)
-        except ValidationError as exc:
-            name, message = first_problem(exc)
-            raise _Damaged(f"{where}: not a record index ({name}: {message})") from exc
-        if hashlib.sha256(body).hexdigest() != header.sha256:
-            raise _Damaged(f"{where}: content does not match its sha256 (cut short?)")
-        lines = body.split(b"\n")
-        if (
-            header.generation != number
-            or lines[-1]
-            or len(lines) != len(header.columns) + 1
-            or not set(_FIXED) <= set(header.columns)
-        ):
-            raise _Damaged(f"{where}: header does not describe the content")
-        return cls(header.count, dict(zip(header.columns, lines, strict=False)), where)
-
-    def __getitem__(self, name: str) -> list[Any]:
-        value = self._raw.get(name)
-        if isinstance(value, bytes):
-            try:
-                value = self._raw[name] = json.loads(value)
-            except ValueError as exc:
-                raise _Damaged(f"{self.where}: column {name!r} unreadable") from exc
-        if not isinstance(value, list) or len(value) != self.count:
-            raise _Damaged(f"{self.where}: column {name!r} missing or cut short")
-        return value
-
-    def entries(self, rows: Sequence[int]) -> list[IndexEntry]:
-        """The entries at ``rows``; raises ``_Damaged`` on inconsistent columns."""
-        if not rows:
-            return []
-        try:
-            with _bulk():
-                columns = {name: self[name] for name in self.names}
-                return [_entry_at(columns, i) for i in rows]
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise _Damaged(f"{self.where}: inconsistent columns ({exc})") from exc
-
-    def select(
-        self,
-        kind: str | None = None,
-        name: str | None = None,
-        status: str | None = None,
-        since: datetime | None = None,
-    ) -> list[int]:
-        """The rows matching every filter given, oldest first."""
-        rows: Iterable[int] = range(self.count)
-        for column, wanted in (("kind", kind), ("name", name), ("status", status)):
-            if wanted is not None:
-                values = self[column]
-                rows = [i for i in rows if values[i] == wanted]
-        if since is not None:
-            stamp, started = _stamp(since), self["started_at"]
-            rows = [i for i in rows if started[i] >= stamp]
-        return list(rows)
-
-
 @dataclass(frozen=True)
 class _Snapshot:
     """What one read of ``_index/`` found: the generation (None without one),
     journal entries by record folder, and the journal keys they came from."""
 
     number: int
-    columns: _Columns | None
+    columns: Columns | None
     journal: dict[str, IndexEntry]
     journal_keys: list[str]
     damage: str = ""
@@ -302,7 +143,7 @@ class _Snapshot:
 class _View:
     """A sound index: a generation plus the entries it lacks, oldest first."""
 
-    columns: _Columns
+    columns: Columns
     extra: list[IndexEntry]
 
     def keys(self) -> set[str]:
@@ -338,9 +179,9 @@ class RecordIndex:
         view = self._view(kind)
         rows = view.columns.select(kind, name, status, since)
         found = view.columns.entries(rows) + [
-            e for e in view.extra if _matches(e, kind, name, status, since)
+            e for e in view.extra if matches(e, kind, name, status, since)
         ]
-        return sorted(found, key=_order) if view.extra else found
+        return sorted(found, key=order) if view.extra else found
 
     def digests(
         self,
@@ -358,9 +199,9 @@ class RecordIndex:
         rows = columns.select(kind, name, status, since)
         started, keys, digests = (columns[n] for n in ("started_at", "key", "digest"))
         found = [(started[i], keys[i], digests[i]) for i in rows] + [
-            (_stamp(e.started_at), e.key, e.digest)
+            (stamp(e.started_at), e.key, e.digest)
             for e in view.extra
-            if _matches(e, kind, name, status, since)
+            if matches(e, kind, name, status, since)
         ]
         return {key: digest for _, key, digest in sorted(found)}
 
@@ -374,17 +215,10 @@ class RecordIndex:
         ``t.<target>.target|actual|met|margin`` (seconds) and
         ``p.<phase>.seconds``; a value a record lacks is NaN or None.
         """
-        import pandas as pd
-
         view = self._view(kind)
-        columns, rows = view.columns, view.columns.select(kind=kind, since=since)
-        data = {name: columns[name] for name in columns.names if _is_frame_column(name)}
-        if len(rows) != columns.count:
-            data = {name: [values[i] for i in rows] for name, values in data.items()}
-        extra = [_frame_row(e) for e in view.extra if _matches(e, kind, since=since)]
-        if extra:
-            data = _append_rows(data, len(rows), extra)
-        return _tidy_frame(pd.DataFrame(data))
+        rows = view.columns.select(kind=kind, since=since)
+        extra = [e for e in view.extra if matches(e, kind, since=since)]
+        return frame_of(view.columns, rows, extra)
 
     def add(self, key: str, record: Record) -> None:
         """Journal ``record``, filed in folder ``key``; compact when due.
@@ -412,8 +246,8 @@ class RecordIndex:
         if not snapshot.journal:
             return
 
-        added = _columns(sorted(snapshot.journal.values(), key=_order))
-        merged = _merge(snapshot.columns, added)
+        added = columns_of(sorted(snapshot.journal.values(), key=order))
+        merged = merge(snapshot.columns, added)
         journal = snapshot.journal_keys
         if self._publish(snapshot.number, merged, journal, join=False):
             logger.debug("%s: compacted %d entries", self._where(), len(added["key"]))
@@ -446,7 +280,7 @@ class RecordIndex:
         try:
             rows = [i for i, k in enumerate(snapshot.columns["key"]) if k == key]
             return snapshot.columns.entries(rows)[0] if rows else None
-        except _Damaged:
+        except IndexDamaged:
             return None
 
     def _view(self, kind: str | None) -> _View:
@@ -454,13 +288,13 @@ class RecordIndex:
         if snapshot.columns is not None and not snapshot.damage:
             keys = set(snapshot.columns["key"])
             extra = [e for k, e in snapshot.journal.items() if k not in keys]
-            view = _View(snapshot.columns, sorted(extra, key=_order))
+            view = _View(snapshot.columns, sorted(extra, key=order))
         else:
             view = _View(self._rebuilt(snapshot.damage), [])
         view.extra.extend(self._repair(view, [kind] if kind else view.kinds()))
         return view
 
-    def _rebuilt(self, damage: str) -> _Columns:
+    def _rebuilt(self, damage: str) -> Columns:
         if damage:
             logger.warning("%s; rebuilding it from the records", damage)
         else:
@@ -476,7 +310,7 @@ class RecordIndex:
                 exc,
             )
         raw: dict[str, bytes | list[Any]] = dict(columns)
-        return _Columns(len(columns["key"]), raw, self._where())
+        return Columns(len(columns["key"]), raw, self._where())
 
     def _from_records(self) -> tuple[int, list[str], dict[str, list[Any]]]:
         """Index every record folder: journal keys are listed first, then the
@@ -500,8 +334,8 @@ class RecordIndex:
         entries += [e for e in read if e is not None]
 
         raw: dict[str, bytes | list[Any]] = dict(kept)
-        base = _Columns(len(rows), raw, self._where())
-        return top, journal, _merge(base, _columns(sorted(entries, key=_order)))
+        base = Columns(len(rows), raw, self._where())
+        return top, journal, merge(base, columns_of(sorted(entries, key=order)))
 
     def _salvage(
         self, number: int, journal: Sequence[str]
@@ -514,19 +348,19 @@ class RecordIndex:
                 if entry is not None:
                     entries[entry.key] = entry
         if not number:
-            return _columns([]), entries
+            return columns_of([]), entries
         try:
             key = _generation_key(number)
             data = self.storage.read_bytes(key)
-            columns = _Columns.parse(data, number, self.storage.describe(key))
+            columns = Columns.parse(data, number, self.storage.describe(key))
             return {name: columns[name] for name in columns.names}, entries
-        except (_Damaged, NotFoundError):
-            return _columns([]), entries
+        except (IndexDamaged, NotFoundError):
+            return columns_of([]), entries
 
     def _try_entry(self, key: str) -> IndexEntry | None:
         try:
             return self._read_entry(key)
-        except (_Damaged, NotFoundError):
+        except (IndexDamaged, NotFoundError):
             return None
 
     def _repair(self, view: _View, kinds: Iterable[str]) -> list[IndexEntry]:
@@ -605,8 +439,8 @@ class RecordIndex:
                 return _Snapshot(0, None, entries, journal)
             key = _generation_key(number)
             data = self.storage.read_bytes(key)
-            columns = _Columns.parse(data, number, self.storage.describe(key))
-        except _Damaged as exc:
+            columns = Columns.parse(data, number, self.storage.describe(key))
+        except IndexDamaged as exc:
             return _Snapshot(number, None, entries, journal, damage=str(exc))
         return _Snapshot(number, columns, entries, journal)
 
@@ -623,7 +457,9 @@ class RecordIndex:
         except ValidationError as exc:
             name, message = first_problem(exc)
             where = self.storage.describe(key)
-            raise _Damaged(f"{where}: not an index entry ({name}: {message})") from exc
+            raise IndexDamaged(
+                f"{where}: not an index entry ({name}: {message})"
+            ) from exc
 
     def _publish(
         self, base: int, columns: dict[str, list[Any]], journal: list[str], join: bool
@@ -634,16 +470,14 @@ class RecordIndex:
         number = base + 1
         for _ in range(_READ_ATTEMPTS):
             try:
-                self.storage.put_bytes(
-                    _generation_key(number), _encode(number, columns)
-                )
+                self.storage.put_bytes(_generation_key(number), encode(number, columns))
             except ObjectExists:
                 if not join:
                     logger.debug("generation %d published by another process", number)
                     return False
                 newer = self._read()
                 if newer.columns is not None and not newer.damage:
-                    columns = _merge(newer.columns, columns)
+                    columns = merge(newer.columns, columns)
                 number = max(newer.number, number) + 1
                 continue
             self._tidy(number, journal)
@@ -708,214 +542,6 @@ def _list_folder(storage: Storage, folder: str) -> list[ObjectInfo]:
         ObjectInfo(f"{folder}/{info.key}", info.size, info.modified)
         for info in own.list()
     ]
-
-
-def _columns(entries: Sequence[IndexEntry]) -> dict[str, list[Any]]:
-    """Entries as columns, in the order given; see the module docstring."""
-    count = len(entries)
-    columns: dict[str, list[Any]] = {
-        "key": [e.key for e in entries],
-        "id": [e.id for e in entries],
-        "kind": [e.kind for e in entries],
-        "name": [e.name for e in entries],
-        "status": [e.status.value for e in entries],
-        "started_at": [_stamp(e.started_at) for e in entries],
-        "ended_at": [_stamp(e.ended_at) for e in entries],
-        "started_by": [e.started_by for e in entries],
-        "reason": [e.reason for e in entries],
-        "tier": [e.tier for e in entries],
-        "digest": [e.digest for e in entries],
-        "parameters": [e.parameters for e in entries],
-        "measurements": [list(e.measurements) for e in entries],
-        "targets": [[t.name for t in e.targets] for e in entries],
-        "phases": [[p.name for p in e.phases] for e in entries],
-    }
-    for i, entry in enumerate(entries):
-        for name, value in _flat(entry):
-            if name not in columns:
-                columns[name] = [None] * count
-            columns[name][i] = value
-    return columns
-
-
-@contextmanager
-def _bulk() -> Iterator[None]:
-    """Pause the cyclic garbage collector while making many small objects
-    that hold no cycles: it would rescan them over and over (40% of the time
-    to build 100,000 entries, measured)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _entry_at(col: dict[str, list[Any]], i: int) -> IndexEntry:
-    """The entry in row ``i`` of the columns ``col``."""
-    return IndexEntry(
-        key=col["key"][i],
-        id=col["id"][i],
-        kind=col["kind"][i],
-        name=col["name"][i],
-        status=RecordStatus(col["status"][i]),
-        started_at=datetime.fromisoformat(col["started_at"][i]),
-        ended_at=datetime.fromisoformat(col["ended_at"][i]),
-        started_by=col["started_by"][i],
-        reason=col["reason"][i],
-        digest=col["digest"][i],
-        parameters=col["parameters"][i],
-        measurements={n: col[f"m.{n}"][i] for n in col["measurements"][i]},
-        targets=tuple(
-            TargetSummary(
-                n,
-                col[f"t.{n}.target"][i],
-                col[f"t.{n}.actual"][i],
-                col[f"t.{n}.met"][i],
-                col[f"t.{n}.margin"][i],
-            )
-            for n in col["targets"][i]
-        ),
-        phases=tuple(
-            PhaseSummary(n, col[f"p.{n}.seconds"][i], col[f"p.{n}.status"][i])
-            for n in col["phases"][i]
-        ),
-    )
-
-
-def _flat(entry: IndexEntry) -> Iterator[tuple[str, Any]]:
-    for name, value in entry.measurements.items():
-        yield f"m.{name}", value
-    for t in entry.targets:
-        yield f"t.{t.name}.target", t.target_seconds
-        yield f"t.{t.name}.actual", t.actual_seconds
-        yield f"t.{t.name}.met", t.met
-        yield f"t.{t.name}.margin", t.margin_seconds
-    for p in entry.phases:
-        yield f"p.{p.name}.seconds", p.seconds
-        yield f"p.{p.name}.status", p.status
-
-
-def _merge(old: _Columns, new: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """``old`` plus the rows of ``new`` whose key it lacks, oldest first."""
-    known = set(old["key"])
-    keep = [i for i, key in enumerate(new["key"]) if key not in known]
-    names = old.names + [name for name in new if name not in old.names]
-    merged = {
-        name: (old[name] if name in old.names else [None] * old.count)
-        + [new[name][i] if name in new else None for i in keep]
-        for name in names
-    }
-    return _in_order(merged)
-
-
-def _in_order(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """Rows sorted by start time, then key; the same columns if they are."""
-    rows = list(zip(columns["started_at"], columns["key"], strict=True))
-    if all(a <= b for a, b in itertools.pairwise(rows)):
-        return columns
-    order = sorted(range(len(rows)), key=rows.__getitem__)
-    return {name: [values[i] for i in order] for name, values in columns.items()}
-
-
-def _encode(number: int, columns: dict[str, list[Any]]) -> bytes:
-    lines = [
-        json.dumps(values, separators=(",", ":")).encode("utf-8")
-        for values in columns.values()
-    ]
-    body = b"\n".join(lines) + b"\n"
-    header = _Header(
-        format=FORMAT,
-        version=FORMAT_VERSION,
-        generation=number,
-        count=len(columns["key"]),
-        sha256=hashlib.sha256(body).hexdigest(),
-        columns=list(columns),
-    )
-    return header.model_dump_json().encode("utf-8") + b"\n" + body
-
-
-def _frame_row(entry: IndexEntry) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "key": entry.key,
-        "id": entry.id,
-        "kind": entry.kind,
-        "name": entry.name,
-        "status": entry.status.value,
-        "started_at": _stamp(entry.started_at),
-        "ended_at": _stamp(entry.ended_at),
-        "started_by": entry.started_by,
-        "reason": entry.reason,
-        "tier": entry.tier,
-    }
-    row.update((k, v) for k, v in _flat(entry) if _is_frame_column(k))
-    return row
-
-
-def _append_rows(
-    data: dict[str, list[Any]], count: int, rows: list[dict[str, Any]]
-) -> dict[str, list[Any]]:
-    """Columns of ``count`` values plus ``rows``, in time order."""
-    names = list(data) + [n for row in rows for n in row if n not in data]
-    data = {
-        name: data.get(name, [None] * count) + [row.get(name) for row in rows]
-        for name in dict.fromkeys(names)
-    }
-    return _in_order(data)
-
-
-def _tidy_frame(frame: pandas.DataFrame) -> pandas.DataFrame:
-    """Times as UTC timestamps; flattened columns no row has are dropped."""
-    import pandas as pd
-
-    for name in ("started_at", "ended_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
-    empty = [
-        name
-        for name in frame.columns
-        if name not in FRAME_COLUMNS and frame[name].isna().all()
-    ]
-    return frame.drop(columns=empty)
-
-
-def _is_frame_column(name: str) -> bool:
-    return (
-        name in FRAME_COLUMNS
-        or name.startswith(("m.", "t."))
-        or (name.startswith("p.") and name.endswith(".seconds"))
-    )
-
-
-def _matches(
-    entry: IndexEntry,
-    kind: str | None = None,
-    name: str | None = None,
-    status: str | None = None,
-    since: datetime | None = None,
-) -> bool:
-    return (
-        (kind is None or entry.kind == kind)
-        and (name is None or entry.name == name)
-        and (status is None or entry.status.value == status)
-        and (since is None or entry.started_at >= _utc(since))
-    )
-
-
-def _order(entry: IndexEntry) -> tuple[datetime, str]:
-    return entry.started_at, entry.key
-
-
-def _utc(moment: datetime) -> datetime:
-    """``moment`` in UTC; a naive time is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _stamp(moment: datetime) -> str:
-    """A UTC time as fixed-width text, so that text order is time order."""
-    return f"{_utc(moment):{_STAMP}}"
 
 
 def _generation_key(number: int) -> str:
