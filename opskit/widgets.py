@@ -87,8 +87,16 @@ class IncidentBoard:
         self.checks = list(checks)
         self.run = run
         self.author = author or incident.commander or started_by()
+        try:
+            interval = float(refresh_seconds)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"refresh_seconds: {refresh_seconds!r} is not a number of seconds; "
+                "give 0 to refresh only on request"
+            ) from exc
+        self.refresh_seconds = max(interval, 0.0)
         self.monitor = (
-            HealthMonitor(self.checks, interval=refresh_seconds)
+            HealthMonitor(self.checks, interval=self.refresh_seconds or 30.0)
             if self.checks
             else None
         )
@@ -202,8 +210,9 @@ class IncidentBoard:
         return self.incident.status_update(audience)
 
     def start_polling(self) -> None:
-        """Refresh the health table every interval in the background."""
-        if self.monitor is not None:
+        """Refresh the health table every interval in the background (not
+        when ``refresh_seconds`` is 0)."""
+        if self.monitor is not None and self.refresh_seconds:
             self.monitor.start(on_round=lambda _: self._polled())
 
     def stop_polling(self) -> None:
@@ -216,6 +225,11 @@ class IncidentBoard:
         ``ack``, ``health``, ``note: text``, ``tick: item-id``, ``untick:
         item-id``, ``status: mitigated[: note]``, ``severity: SEV1``,
         ``run[: step]`` and ``skip[: step[: reason]]``."""
+        if isinstance(actions, str) or not isinstance(actions, Sequence):
+            raise ParameterError(
+                f"actions: {actions!r} is not a list; give a list such as "
+                '["ack", "note: text"]'
+            )
         for action in actions:
             logger.info("board action: %s", action)
             self._perform_one(str(action))

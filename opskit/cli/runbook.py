@@ -15,7 +15,6 @@ from opskit.cli.app import (
     err,
     out,
     parameter_option,
-    parse_value,
     store_option,
 )
 from opskit.records import TimelineEntry, started_by
@@ -115,7 +114,9 @@ def run_command(
             resume, store=store, parameters=_values(parameters), runbook=name, **options
         )
     elif name:
-        run = RunbookRun(load_runbook(name), _values(parameters), **options)
+        run = RunbookRun(
+            load_runbook(name), _values(parameters), store=store, **options
+        )
     else:
         raise click.UsageError("name a runbook, or give --resume RECORD")
 
@@ -149,4 +150,5 @@ def _show(entry: TimelineEntry) -> None:
 
 
 def _values(parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    return {name: parse_value(value) for name, value in parameters}
+    """Parameters as given: the runbook's declared types convert them."""
+    return dict(parameters)

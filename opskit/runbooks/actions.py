@@ -4,15 +4,18 @@ ends within its timeout and reports success, output and why it failed."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import requests
 
@@ -72,12 +75,12 @@ def perform(
         argv = [str(arg) for arg in substitute(action.command, parameters)]
         return _run_command(argv, timeout)
     if action.http is not None:
-        return _request(
-            substitute(action.http.model_dump(by_alias=True), parameters), timeout
-        )
+        spec = substitute(action.http.model_dump(by_alias=True), parameters)
+        return _within(lambda: _request(spec, timeout), timeout)
     if action.python is not None:
         target = resolve_callable(action.python, action.python)
-        return _call(target, substitute(action.args, parameters), timeout)
+        args = substitute(action.args, parameters)
+        return _within(lambda: _call(target, args), timeout)
     return ActionResult(True, output=str(substitute(action.manual, parameters)))
 
 
@@ -100,27 +103,47 @@ def resolve_callable(path: str, where: str) -> Callable[..., Any]:
 
 
 def _run_command(argv: list[str], timeout: float) -> ActionResult:
-    try:
-        process = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return ActionResult(False, detail=f"{argv[0]}: cannot start ({exc})")
-    try:
-        out, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    """Run ``argv`` in a process group of its own, output to a temporary
+    file (a detached child holding a pipe open cannot hold the step), and
+    kill the group at the timeout or when the run is interrupted."""
+    with tempfile.TemporaryFile() as output:
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return ActionResult(False, detail=f"{argv[0]}: cannot start ({exc})")
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return ActionResult(
+                False, _read(output), f"still running after {timeout:g} s; stopped"
+            )
+        except BaseException:
+            _kill_group(process)
+            raise
+        if code != 0:
+            return ActionResult(False, _read(output), f"exit status {code}")
+        return ActionResult(True, _read(output))
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        out, _ = process.communicate()
-        return ActionResult(
-            False, _tail(out), f"still running after {timeout:g} s; stopped"
-        )
-    if process.returncode != 0:
-        return ActionResult(False, _tail(out), f"exit status {process.returncode}")
-    return ActionResult(True, _tail(out))
+    process.wait()
+
+
+def _read(output: IO[bytes]) -> str:
+    output.flush()
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(0, size - OUTPUT_LIMIT * 4))
+    text = output.read().decode("utf-8", errors="replace")
+    return text if len(text) <= OUTPUT_LIMIT else "…" + text[-OUTPUT_LIMIT:]
 
 
 def _request(spec: dict[str, Any], timeout: float) -> ActionResult:
@@ -143,26 +166,34 @@ def _request(spec: dict[str, Any], timeout: float) -> ActionResult:
     return ActionResult(True, output)
 
 
-def _call(
-    target: Callable[..., Any], args: dict[str, Any], timeout: float
-) -> ActionResult:
-    """Call ``target`` in a daemon thread so a hung callable cannot hold the
-    runbook past its timeout (the thread itself cannot be stopped)."""
-    outcome: list[ActionResult] = []
-
-    def work() -> None:
-        try:
+def _call(target: Callable[..., Any], args: dict[str, Any]) -> ActionResult:
+    """Call ``target``; what it prints becomes the step's output."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             value = target(**args)
-        except Exception as exc:
-            outcome.append(ActionResult(False, detail=f"{type(exc).__name__}: {exc}"))
-            return
-        if value is False:
-            outcome.append(ActionResult(False, detail="returned False"))
-        else:
-            text = "" if value is None or value is True else str(value)
-            outcome.append(ActionResult(True, text[:OUTPUT_LIMIT]))
+    except Exception as exc:
+        return ActionResult(
+            False, _clip(printed.getvalue()), f"{type(exc).__name__}: {exc}"
+        )
+    except SystemExit as exc:
+        return ActionResult(
+            exc.code in (0, None),
+            _clip(printed.getvalue()),
+            "" if exc.code in (0, None) else f"called sys.exit({exc.code!r})",
+        )
+    if value is False:
+        return ActionResult(False, _clip(printed.getvalue()), "returned False")
+    text = "" if value is None or value is True else str(value)
+    return ActionResult(True, _clip(printed.getvalue() + text))
 
-    worker = threading.Thread(target=work, daemon=True)
+
+def _within(work: Callable[[], ActionResult], timeout: float) -> ActionResult:
+    """Run ``work`` in a daemon thread and give up on it at ``timeout`` (wall
+    clock), so a trickling server or a hung callable cannot hold the run;
+    the thread itself cannot be stopped."""
+    outcome: list[ActionResult] = []
+    worker = threading.Thread(target=lambda: outcome.append(work()), daemon=True)
     worker.start()
     worker.join(timeout)
     if not outcome:
@@ -170,8 +201,7 @@ def _call(
     return outcome[0]
 
 
-def _tail(output: bytes) -> str:
-    text = output.decode("utf-8", errors="replace")
+def _clip(text: str) -> str:
     return text if len(text) <= OUTPUT_LIMIT else "…" + text[-OUTPUT_LIMIT:]
 
 

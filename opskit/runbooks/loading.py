@@ -42,6 +42,10 @@ def find_runbook(name: str | Path) -> Path:
     path = Path(name)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise NotFoundError(
+            f"runbook {str(name)!r}: is a folder; name a runbook file in it"
+        )
     for folder in (SHIPPED, PACKAGED):
         candidate = folder / f"{name}{SUFFIX}"
         if candidate.is_file():
@@ -106,7 +110,7 @@ def bind_parameters(runbook: Runbook, given: Mapping[str, Any]) -> dict[str, Any
         if value is None:
             raise ParameterError(
                 f"{name}: runbook {runbook.name!r} needs this parameter "
-                f"({spec.description or spec.type}); give it with -p {name}=..."
+                f"({spec.description or spec.type}); give it with -p {name} VALUE"
             )
         bound[name] = _coerce(name, spec.type, value)
         if spec.choices and bound[name] not in spec.choices:
@@ -117,6 +121,19 @@ def bind_parameters(runbook: Runbook, given: Mapping[str, Any]) -> dict[str, Any
     return bound
 
 
+def environment_references(runbook: Runbook) -> list[str]:
+    """The environment variables the runbook's actions and checks read
+    (``${env.NAME}``); their values are masked like secrets."""
+    data = runbook.model_dump(by_alias=True, include={"steps", "steady_state"})
+    return sorted(
+        {
+            ref.removeprefix(ENV_PREFIX)
+            for ref in references(data)
+            if ref.startswith(ENV_PREFIX)
+        }
+    )
+
+
 def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
     """``value`` with ``${name}`` and ``${env.NAME}`` filled in. A string that
     is one reference keeps the parameter's type; a missing environment
@@ -125,12 +142,19 @@ def substitute(value: Any, parameters: Mapping[str, Any]) -> Any:
         whole = PARAMETER.fullmatch(value)
         if whole and not whole.group(1).startswith(ENV_PREFIX):
             return parameters[whole.group(1)]
-        return PARAMETER.sub(lambda m: str(_resolve(m.group(1), parameters)), value)
+        return PARAMETER.sub(lambda m: _text(_resolve(m.group(1), parameters)), value)
     if isinstance(value, list):
         return [substitute(item, parameters) for item in value]
     if isinstance(value, dict):
         return {key: substitute(item, parameters) for key, item in value.items()}
     return value
+
+
+def _text(value: Any) -> str:
+    """A parameter inside a string: booleans as YAML writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _resolve(reference: str, parameters: Mapping[str, Any]) -> Any:
@@ -162,10 +186,15 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
             raise ValueError(value)
         if isinstance(value, bool):
             raise ValueError(value)
-        return int(value) if kind == "int" else float(value)
+        if kind == "int":
+            number = float(value)
+            if not number.is_integer() or (isinstance(value, str) and "." in value):
+                raise ValueError(value)
+            return int(number)
+        return float(value)
     except (TypeError, ValueError) as exc:
         raise ParameterError(
-            f"{name}: {value!r} is not a valid {kind}; give a {kind} value"
+            f"{name}: {value!r} is not a valid {kind}; give a value of type {kind}"
         ) from exc
 
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 PARAMETER = re.compile(r"\$\{([^}]*)\}")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -34,7 +42,7 @@ class Parameter(Strict):
 class Retries(Strict):
     """How often a step is tried and how long to wait between tries."""
 
-    attempts: int = Field(default=1, ge=1, le=100)
+    attempts: StrictInt = Field(default=1, ge=1, le=100)
     delay: float = Field(default=0.0, ge=0, le=3600)
 
 
@@ -126,9 +134,9 @@ class Step(Strict):
     action: Action
     timeout: float = Field(default=300, gt=0, le=86400)
     retries: Retries = Field(default_factory=Retries)
-    critical: bool = True
-    changes: bool = True
-    confirm: bool | None = None
+    critical: StrictBool = True
+    changes: StrictBool = True
+    confirm: StrictBool | None = None
     rollback: Rollback | None = None
 
     @property

@@ -10,7 +10,9 @@ reverse order when asked, and a record that a stopped run resumes from.
 from __future__ import annotations
 
 import logging
+import os
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,11 +22,16 @@ from typing import Any
 
 import pandas as pd
 
-from opskit.errors import InputError, OpskitError, ParameterError
+from opskit.errors import InputError, OpskitError, ParameterError, StorageError
 from opskit.health import HealthStatus, load_checks, overall, run_checks, summarize
 from opskit.masking import MASK, mask_parameters, mask_text
 from opskit.phases import Phase, PhaseStatus, utc_now
-from opskit.record_store import RecordStore, file_record
+from opskit.record_store import (
+    DRAFT_ENV,
+    RecordStore,
+    file_record,
+    resolve_store_location,
+)
 from opskit.records import (
     Check,
     CheckStatus,
@@ -39,10 +46,12 @@ from opskit.runbooks.loading import (
     LoadedRunbook,
     RunbookError,
     bind_parameters,
+    environment_references,
     load_runbook,
     substitute,
 )
 from opskit.runbooks.model import Step
+from opskit.storage import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +163,10 @@ class RunbookRun:
         force: bool = False,
         author: str | None = None,
         on_entry: Callable[[TimelineEntry], None] | None = None,
+        store: str | Path | None = None,
     ) -> None:
         self.loaded = loaded
+        self.store = store
         self.runbook = loaded.runbook
         self.parameters = bind_parameters(self.runbook, parameters or {})
         self.confirm = confirm
@@ -169,6 +180,8 @@ class RunbookRun:
         self.stopped = ""
         self.steady: dict[str, pd.DataFrame] = {}
         self.resumed_from = ""
+        self.aborted = False
+        self._finished = False
         self._secrets = self._secret_values()
         self._preflight()
 
@@ -188,11 +201,27 @@ class RunbookRun:
         if stored.kind != KIND:
             raise InputError(f"{ref}: is a {stored.kind} record, not a runbook run")
         saved = stored.details.get("runbook", {})
+        if stored.details.get("dry_run"):
+            raise InputError(
+                f"{ref}: is a dry run, which changed nothing; run the runbook "
+                "instead of resuming it"
+            )
+        later = [
+            found.key
+            for found in RecordStore.open(store).find(kind=KIND)
+            if found.record.details.get("resumed_from") == stored.id
+        ]
+        if later and not options.get("force"):
+            raise InputError(
+                f"{ref}: was resumed already (by {later[0]}); resume that run "
+                "instead, or give --force to run these steps again"
+            )
         loaded = load_runbook(runbook or saved.get("source", ""))
         if loaded.sha256 != saved.get("sha256") and not options.get("force"):
             raise RunbookError(
                 f"{loaded.source}: changed since the run {ref} stopped; resume "
-                "with force to run the changed runbook from the same step"
+                "with --force (force=True) to run the changed runbook from the "
+                "same step"
             )
         given = {k: v for k, v in stored.parameters.items() if v != MASK}
         given.update(parameters or {})
@@ -207,7 +236,7 @@ class RunbookRun:
                 "them again to resume"
             )
 
-        run = cls(loaded, given, **options)
+        run = cls(loaded, given, store=store, **options)
         run.resumed_from = stored.id
         run.timeline = list(stored.timeline)
         finished = {
@@ -345,6 +374,12 @@ class RunbookRun:
         """Every pending step in order: a failed or denied critical step
         stops the run (and rolls back completed steps when asked); the steady
         state is checked again after the last step. Files the record."""
+        if self._finished:
+            raise InputError(
+                f"runbook {self.runbook.name!r}: this run has ended; resume it "
+                "from its record, or start a new run"
+            )
+        _check_store(self.store)
         error: OpskitError | None = None
         try:
             if self.start():
@@ -353,6 +388,18 @@ class RunbookRun:
             error = exc
             self.stopped = str(exc)
             self._note(f"run broke: {exc}")
+        except KeyboardInterrupt:
+            running = next(
+                (s for s in self.steps if s.started_at and not s.ended_at), None
+            )
+            if running is not None:
+                running.outcome, running.detail = Outcome.FAILED, "interrupted"
+                running.ended_at = utc_now()
+            self.aborted = True
+            self.stopped = "interrupted (Ctrl-C or SIGTERM)" + (
+                f" during step {running.step.name!r}" if running else ""
+            )
+            self._note(f"run stopped: {self.stopped}; resume it from this record")
         return self.finish(error=error)
 
     def rollback(self, by: str = "") -> list[StepState]:
@@ -399,7 +446,13 @@ class RunbookRun:
 
     def record(self, error: OpskitError | None = None) -> Record:
         """The run as a record of kind ``runbook``."""
-        status = RecordStatus.ERROR if error else self.status
+        status = (
+            RecordStatus.ABORTED
+            if self.aborted
+            else RecordStatus.ERROR
+            if error
+            else self.status
+        )
         return Record(
             kind=KIND,
             name=self.runbook.name,
@@ -430,7 +483,8 @@ class RunbookRun:
     ) -> RunbookResult:
         """File the record of the run and return it."""
         record = self.record(error)
-        location = file_record(record, store)
+        location = file_record(record, store or self.store)
+        self._finished = True
         return RunbookResult(record, location, list(self.steps))
 
     def _run_pending(self, rollback_on_failure: bool) -> None:
@@ -512,6 +566,11 @@ class RunbookRun:
         secret += [
             str(self.parameters[name]) for name in masked if masked[name] == MASK
         ]
+        secret += [
+            os.environ[variable]
+            for variable in environment_references(self.runbook)
+            if variable in os.environ
+        ]
         return sorted({s for s in secret if len(s) >= 3}, key=len, reverse=True)
 
     def _mask(self, text: str) -> str:
@@ -525,6 +584,25 @@ class RunbookRun:
             if spec.type == "secret" and self.parameters[name] != "":
                 masked[name] = MASK
         return masked
+
+
+def _check_store(store: str | Path | None) -> None:
+    """Refuse to start when the record store cannot be written: a run whose
+    changes cannot be recorded must not make them. Under ``opskit run`` the
+    runner files the record and checks its own store."""
+    if os.environ.get(DRAFT_ENV):
+        return
+    location = resolve_store_location(store)
+    probe = f".opskit-write-check-{uuid.uuid4().hex}"
+    try:
+        storage = open_storage(location, create=True)
+        storage.put_bytes(probe, b"")
+        storage.delete(probe)
+    except (OpskitError, OSError) as exc:
+        raise StorageError(
+            f"record store {location}: cannot be written ({exc}); fix it (or "
+            "choose another with --record-store) before running the runbook"
+        ) from exc
 
 
 def _phase(state: StepState) -> Phase:

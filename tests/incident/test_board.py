@@ -146,3 +146,23 @@ def test_background_polling_refreshes_the_table(board: IncidentBoard) -> None:
 
     assert len(board.monitor.history["round"].unique()) >= 2
     assert "shop-database" in board.health.value
+
+
+def test_board_parameters_of_the_wrong_kind_are_named(board: IncidentBoard) -> None:
+    with pytest.raises(ParameterError, match="actions: 'ack' is not a list"):
+        board.perform("ack")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="refresh_seconds: 'abc' is not a number"):
+        IncidentBoard(board.incident, refresh_seconds="abc")  # type: ignore[arg-type]
+
+
+def test_refresh_zero_means_only_on_request(board: IncidentBoard, demo: Demo) -> None:
+    quiet = IncidentBoard(
+        board.incident, checks=demo_checks(demo.database.parent), refresh_seconds=0
+    )
+
+    quiet.start_polling()
+    quiet.refresh_health()
+    quiet.stop_polling()
+
+    assert quiet.monitor is not None
+    assert list(quiet.monitor.history["round"].unique()) == [1]

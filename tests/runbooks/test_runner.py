@@ -3,6 +3,9 @@ critical failures, rollbacks, retries, dry runs, resumption and records."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from opskit.errors import InputError, ParameterError
+from opskit.errors import InputError, ParameterError, StorageError
 from opskit.record_store import RecordStore
 from opskit.records import RecordStatus
 from opskit.runbooks import (
@@ -238,7 +241,8 @@ steps:
     result = run.run()
     saved = (Path(result.location) / "record.json").read_text()
 
-    assert run.steps[0].output.strip() == "pw=*** token=tok-from-the-environment"
+    assert run.steps[0].output.strip() == "pw=*** token=***"
+    assert "tok-from-the-environment" not in saved
     assert "hunter22" not in saved
     assert result.record.parameters == {"password": "***"}
 
@@ -568,3 +572,159 @@ def test_the_demo_runbook_runs_against_the_demo(
     assert not (workdir / "MAINTENANCE").exists()
     assert len(list((workdir / "backups").iterdir())) == 2
     assert run.steps[0].output.startswith("2500 orders, newest written ")
+
+
+def test_a_detached_child_holding_the_output_cannot_hold_the_step(
+    tmp_path: Path,
+) -> None:
+    text = """\
+name: detached
+steps:
+  - name: Start
+    changes: false
+    timeout: 10
+    action: {command: [sh, -c, "setsid sleep 30 & echo started"]}
+"""
+    run = RunbookRun(load_runbook(write(tmp_path, text)))
+
+    started = time.monotonic()
+    state = run.run_step()
+
+    assert time.monotonic() - started < 5
+    assert state.outcome == Outcome.SUCCEEDED
+    assert state.output.strip() == "started"
+
+
+def test_an_http_step_against_a_trickling_server_ends_at_its_timeout(
+    tmp_path: Path,
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.wait(0.3):
+            with contextlib.suppress(OSError):
+                conn.sendall(b"X-Slow: 1\r\n")
+        conn.close()
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    port = listener.getsockname()[1]
+    text = f"""\
+name: trickle
+steps:
+  - name: Ask
+    changes: false
+    timeout: 1
+    action: {{http: {{url: "http://127.0.0.1:{port}/"}}}}
+"""
+    try:
+        run = RunbookRun(load_runbook(write(tmp_path, text)))
+        started = time.monotonic()
+        state = run.run_step()
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()
+
+    assert elapsed < 3
+    assert state.detail == "no result after 1 s; abandoned"
+
+
+def test_what_a_callable_prints_is_its_output(tmp_path: Path) -> None:
+    text = """\
+name: prints
+steps:
+  - name: Talk
+    changes: false
+    action: {python: "tests.runbooks.test_runner:chatty"}
+  - name: Leave
+    changes: false
+    action: {python: "tests.runbooks.test_runner:leave", args: {code: 3}}
+"""
+    run = RunbookRun(load_runbook(write(tmp_path, text)))
+
+    talk = run.run_step()
+    leave = run.run_step()
+
+    assert talk.output == "hello from the step\ndone"
+    assert leave.outcome == Outcome.FAILED
+    assert leave.detail == "called sys.exit(3)"
+
+
+def leave(code: int) -> None:
+    """A runbook callable that exits."""
+    sys.exit(code)
+
+
+def chatty() -> str:
+    """A runbook callable that prints."""
+    print("hello from the step")
+    return "done"
+
+
+def test_a_run_whose_store_cannot_be_written_does_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store should be")
+    monkeypatch.setenv("OPSKIT_RECORD_STORE", str(blocker / "records"))
+    run = approved(tmp_path, ROLLBACKS)
+
+    with pytest.raises(StorageError, match="cannot be written"):
+        run.run()
+
+    assert not (tmp_path / "A").exists()
+
+
+def test_a_finished_run_is_not_run_again(tmp_path: Path, store: Path) -> None:
+    run = approved(tmp_path, ROLLBACKS)
+    run.run()
+
+    with pytest.raises(InputError, match="this run has ended"):
+        run.run()
+    assert not (tmp_path / "never").exists()
+
+
+def test_dry_runs_and_runs_resumed_already_are_not_resumed(
+    tmp_path: Path, store: Path
+) -> None:
+    path = write(tmp_path, RESUMABLE)
+    dry = RunbookRun(load_runbook(path), {"dir": str(tmp_path)}, dry_run=True).run()
+    stopped = RunbookRun(load_runbook(path), {"dir": str(tmp_path)}).run()
+    RunbookRun.resume(stopped.location, store=store).run()
+
+    with pytest.raises(InputError, match="is a dry run"):
+        RunbookRun.resume(dry.location, store=store)
+    with pytest.raises(InputError, match="was resumed already"):
+        RunbookRun.resume(stopped.location, store=store)
+    assert (tmp_path / "count").read_text() == "x\n"
+
+
+def test_parameters_keep_their_declared_types(tmp_path: Path) -> None:
+    text = """\
+name: typed
+parameters:
+  version: {type: str}
+  dry: {type: bool, default: false}
+  replicas: {type: int, default: 1}
+steps:
+  - name: Show
+    changes: false
+    action: {command: [echo, "v${version} dry=${dry} x${replicas}"]}
+"""
+    run = RunbookRun(
+        load_runbook(write(tmp_path, text)),
+        {"version": "1.10", "dry": "true", "replicas": "007"},
+    )
+
+    assert run.run_step().output.strip() == "v1.10 dry=true x7"
+    with pytest.raises(ParameterError, match=r"replicas: '2\.9' is not a valid int"):
+        RunbookRun(
+            load_runbook(write(tmp_path, text)), {"version": "1", "replicas": "2.9"}
+        )
