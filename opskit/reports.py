@@ -42,6 +42,18 @@ logger = logging.getLogger(__name__)
 KIND = "report"
 DRILL_KIND = "restore-drill"
 TEMPLATES = Path(__file__).with_name("templates")
+MISS_COLUMNS = [
+    "started_at",
+    "service",
+    "tier",
+    "target",
+    "actual_seconds",
+    "target_seconds",
+    "record",
+]
+PAGE_ROWS = 500
+MARKED_POINTS = 200
+LEGEND_SERIES = 8
 SUMMARY_COLUMNS = [
     "service",
     "tier",
@@ -79,6 +91,7 @@ class RtoReport:
     overdue: pd.DataFrame
     stale: pd.DataFrame
     figures: dict[str, Any] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
     html: str = ""
 
     @property
@@ -160,11 +173,14 @@ class RtoReport:
     def file(self, store: str | Path | None = None) -> str:
         """File the record with the HTML page and figures beside it."""
         with tempfile.TemporaryDirectory(prefix="opskit-report-") as tmp:
-            files = {"rto-report.html": self.write_html(Path(tmp) / "rto-report.html")}
-            for name, figure in self.figures.items():
-                path = Path(tmp) / f"{name}.png"
-                figure.savefig(path, format="png", dpi=110)
-                files[path.name] = path
+            folder = Path(tmp)
+            files = {"rto-report.html": self.write_html(folder / "rto-report.html")}
+            for name, png in self.images.items():
+                files[f"{name}.png"] = folder / f"{name}.png"
+                files[f"{name}.png"].write_bytes(png)
+            for name, table in (("drills", self.drills), ("misses", self.misses)):
+                files[f"{name}.csv"] = folder / f"{name}.csv"
+                table.to_csv(files[f"{name}.csv"], index=False)
             return file_record(self.record(), store, files=files)
 
 
@@ -229,17 +245,25 @@ def rto_report(
         stale=_stale(backup_stores or {}, summary, tiers, until),
     )
     report.figures = _figures(current)
+    report.images = {name: _png(figure) for name, figure in report.figures.items()}
     report.html = _render(report)
     return report
 
 
 def _summary(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     rows = []
+    before_p50s = (
+        pd.to_numeric(previous["m.rto_seconds"], errors="coerce")
+        .groupby([previous["name"], previous["tier"]])
+        .quantile(0.5)
+        .to_dict()
+        if len(previous) and "m.rto_seconds" in previous
+        else {}
+    )
     for (service, tier), drills in current.groupby(["name", "tier"], sort=True):
         rto = _column(drills, "m.rto_seconds")
         rpo = _column(drills, "m.rpo_seconds")
-        before = previous[(previous["name"] == service) & (previous["tier"] == tier)]
-        before_p50 = _column(before, "m.rto_seconds").quantile(0.5)
+        before_p50 = before_p50s.get((service, tier), float("nan"))
         passed = drills[drills["status"] == "passed"]
         latest = drills.iloc[-1]
         rows.append(
@@ -287,32 +311,31 @@ def _drill_table(current: pd.DataFrame) -> pd.DataFrame:
 
 
 def _misses(current: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for _, drill in current.iterrows():
-        for target in ("rto", "rpo"):
-            if drill.get(f"t.{target}.met") is False:
-                rows.append(
-                    {
-                        "started_at": drill["started_at"],
-                        "service": drill["name"],
-                        "tier": drill["tier"],
-                        "target": target.upper(),
-                        "actual_seconds": drill.get(f"t.{target}.actual"),
-                        "target_seconds": drill.get(f"t.{target}.target"),
-                        "record": drill["key"],
-                    }
-                )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "started_at",
-            "service",
-            "tier",
-            "target",
-            "actual_seconds",
-            "target_seconds",
-            "record",
-        ],
+    parts = []
+    for target in ("rto", "rpo"):
+        met = current.get(f"t.{target}.met")
+        if met is None:
+            continue
+        missed = current[met.map(lambda value: value is False).astype(bool)]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "started_at": missed["started_at"],
+                    "service": missed["name"],
+                    "tier": missed["tier"],
+                    "target": target.upper(),
+                    "actual_seconds": missed.get(f"t.{target}.actual"),
+                    "target_seconds": missed.get(f"t.{target}.target"),
+                    "record": missed["key"],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=MISS_COLUMNS)
+    return (
+        pd.concat(parts)
+        .sort_values(["started_at", "target"], kind="stable")
+        .reset_index(drop=True)[MISS_COLUMNS]
     )
 
 
@@ -324,10 +347,11 @@ def _overdue(
     default: timedelta,
 ) -> pd.DataFrame:
     rows = []
+    passed = drills[drills["status"] == "passed"]
+    last_passed = passed.groupby("name")["started_at"].max().to_dict()
     for service in services:
         period = periods.get(service, default)
-        passed = drills[(drills["name"] == service) & (drills["status"] == "passed")]
-        last = passed["started_at"].max() if len(passed) else None
+        last = last_passed.get(service)
         if last is None or pd.isna(last) or until - last > period:
             seen = f"last passed {last:%Y-%m-%d %H:%M} UTC" if last else "none passed"
             rows.append(
@@ -392,39 +416,57 @@ def _figures(current: pd.DataFrame) -> dict[str, Any]:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    rto = Figure(figsize=(9, 4), layout="constrained")
+    rto = Figure(figsize=(9, 4.5), layout="constrained")
     axes = rto.add_subplot()
-    for (service, tier), drills in current.groupby(["name", "tier"], sort=True):
+    series = current.groupby(["name", "tier"], sort=True)
+    for (service, tier), drills in series:
         values = pd.to_numeric(
             drills.get("m.rto_seconds", pd.Series(index=drills.index, dtype=float)),
             errors="coerce",
         )
-        measured = drills[values.notna()]
-        line = axes.plot(
-            measured["started_at"],
-            values[values.notna()],
-            marker="o",
+        axes.plot(
+            _date_numbers(drills.loc[values.notna(), "started_at"]),
+            values[values.notna()].to_numpy(),
+            marker="o" if values.notna().sum() <= MARKED_POINTS else None,
+            linewidth=1,
             label=f"{service} ({tier})",
-        )[0]
-        targets = _column(drills, "t.rto.target")
-        if len(targets):
-            axes.axhline(
-                float(targets.iloc[-1]),
-                color=line.get_color(),
-                linestyle="--",
-                label=f"{service} target",
-            )
-    axes.set_title("RTO per drill against the tier's target")
+        )
+    targets: dict[Any, Any] = (
+        current.groupby("tier")["t.rto.target"].last().dropna().to_dict()
+        if len(current) and "t.rto.target" in current
+        else {}
+    )
+    for tier, target in targets.items():
+        axes.axhline(
+            float(target),
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"{tier} target",
+        )
+        axes.annotate(
+            f"{tier} target",
+            (0, float(target)),
+            xycoords=("axes fraction", "data"),
+            fontsize="small",
+            va="bottom",
+        )
+    axes.set_title(
+        f"RTO per drill against the tier's target ({series.ngroups} services)"
+    )
     axes.set_ylabel("seconds")
-    if len(current):
+    axes.xaxis_date()
+    if 0 < series.ngroups <= LEGEND_SERIES:
         axes.legend(fontsize="small")
 
-    phases = Figure(figsize=(9, 4), layout="constrained")
-    bars = phases.add_subplot()
     columns = [
         c for c in current.columns if c.startswith("p.") and c.endswith(".seconds")
     ]
     means = current.groupby("name")[columns].mean() if columns else pd.DataFrame()
+    phases = Figure(
+        figsize=(9, max(3.0, 0.22 * len(means) + 1.5)), layout="constrained"
+    )
+    bars = phases.add_subplot()
     left = pd.Series(0.0, index=means.index)
     for column in columns:
         values = means[column].fillna(0.0)
@@ -438,11 +480,10 @@ def _figures(current: pd.DataFrame) -> dict[str, Any]:
 
 
 def _render(report: RtoReport) -> str:
-    images = {}
-    for name, figure in report.figures.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=110)
-        images[name] = base64.b64encode(buffer.getvalue()).decode("ascii")
+    images = {
+        name: base64.b64encode(png).decode("ascii")
+        for name, png in report.images.items()
+    }
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True
     )
@@ -453,18 +494,41 @@ def _render(report: RtoReport) -> str:
         generated=utc_now(),
         tables={
             "summary": _html_table(_readable(report.summary)),
-            "misses": _html_table(report.misses),
+            "misses": _html_table(report.misses, "misses.csv"),
             "overdue": _html_table(report.overdue),
             "stale": _html_table(report.stale),
-            "drills": _html_table(report.drills),
+            "drills": _html_table(report.drills, "drills.csv"),
         },
     )
 
 
-def _html_table(frame: pd.DataFrame) -> str:
+def _date_numbers(moments: pd.Series) -> Any:
+    """Matplotlib's date numbers for a column of UTC times, converted at once
+    (plotting timestamps one by one is most of a large report's time)."""
+    from matplotlib.dates import date2num
+
+    return date2num(moments.dt.tz_convert(None).to_numpy())  # type: ignore[no-untyped-call]
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def _html_table(frame: pd.DataFrame, csv: str = "") -> str:
+    """The table as HTML; a long one shows its newest ``PAGE_ROWS`` rows, and
+    every row is in the CSV file filed beside the page."""
     if frame.empty:
         return "<p><i>none</i></p>"
-    return frame.to_html(index=False, na_rep="-", border=0, classes="table")
+    shown = frame.tail(PAGE_ROWS) if csv else frame
+    note = (
+        f"<p class='note'>The newest {len(shown):,} of {len(frame):,} rows; every "
+        f"row is in {csv}, filed beside this page.</p>"
+        if len(shown) < len(frame)
+        else ""
+    )
+    return note + shown.to_html(index=False, na_rep="-", border=0, classes="table")
 
 
 def _readable(summary: pd.DataFrame) -> pd.DataFrame:

@@ -155,8 +155,8 @@ def test_the_figures_show_the_drills_and_their_targets(store: Path) -> None:
     lines = {line.get_label(): list(line.get_ydata()) for line in axes.lines}
     assert lines["orders (critical)"] == ORDERS_RTO
     assert lines["billing (standard)"] == BILLING_RTO
-    assert lines["orders target"] == [900.0, 900.0]
-    assert lines["billing target"] == [3600.0, 3600.0]
+    assert lines["critical target"] == [900.0, 900.0]
+    assert lines["standard target"] == [3600.0, 3600.0]
     bars = report.figures["phases"].axes[0]
     download = next(c for c in bars.containers if c.get_label() == "download")
     assert [p.get_width() for p in download.patches] == [
@@ -191,7 +191,11 @@ def test_the_report_is_filed_as_a_record_with_its_page(store: Path) -> None:
         "rto-report.html",
         "rto.png",
         "phases.png",
+        "drills.csv",
+        "misses.csv",
     }
+    drills = (Path(location) / "drills.csv").read_text().splitlines()
+    assert len(drills) == 1 + 8
     checks = {c.name: c.status.value for c in saved.checks}
     assert checks == {
         "billing: targets met": "failed",
@@ -267,6 +271,8 @@ def test_the_notebook_files_the_page_beside_the_executed_notebook(store: Path) -
         "rto-report.html",
         "rto.png",
         "phases.png",
+        "drills.csv",
+        "misses.csv",
         "notebook.ipynb",
         "report.html",
     }
