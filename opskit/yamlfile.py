@@ -1,5 +1,9 @@
 """YAML files read with their line numbers kept, so a mistake in a runbook or
-a drills file is reported as ``file:line: where.field: what; what to do``."""
+a drills file is reported as ``file:line: where.field: what; what to do``.
+
+Aliases (``*name``) and repeated keys are refused: an alias can make a tiny
+file expand without end, and a repeated key silently drops the first value.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from yaml.constructor import SafeConstructor
 
 from opskit.errors import InputError
 
@@ -23,14 +28,88 @@ def read_yaml(
     Malformed YAML raises ``error`` with ``source`` and the line of the problem.
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = load_plain(text, source, error)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or exc
         raise error(f"{where}: not valid YAML ({problem}); fix the syntax") from exc
     return data, line_numbers(node)
+
+
+def load_plain(
+    text: str, source: str, error: type[InputError] = InputError
+) -> tuple[Any, yaml.Node | None]:
+    """Parse ``text`` safely and return its data and its node tree.
+
+    An alias (``*name``) or a key repeated in one mapping raises ``error`` with
+    ``source`` and the line; malformed YAML raises ``yaml.YAMLError``.
+    """
+    refuse_aliases(text, source, error)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    refuse_repeated_keys(node, data, source, error)
+    return data, node
+
+
+def refuse_aliases(
+    text: str, source: str, error: type[InputError] = InputError
+) -> None:
+    """Raise ``error`` at the first alias in ``text``, read as events before
+    anything is composed, so a hostile file is refused at once."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            where = f"{source}:{mark.line + 1}" if mark else source
+            raise error(
+                f"{where}: YAML aliases (*{event.anchor}) are not "
+                "supported; write the value out"
+            )
+
+
+def refuse_repeated_keys(
+    node: yaml.Node | None,
+    data: Any,
+    source: str,
+    error: type[InputError] = InputError,
+    at: Location = (),
+) -> None:
+    """Raise ``error`` at the first key written twice in one mapping under
+    ``node`` (YAML would keep the last value and drop the first silently)."""
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            refuse_repeated_keys(item, data, source, error, (*at, index))
+    if not isinstance(node, yaml.MappingNode):
+        return
+
+    seen: dict[Any, int] = {}
+    for key, value in node.value:
+        line = key.start_mark.line + 1
+        identity = _identity(key)
+        if identity in seen:
+            raise error(
+                f"{source}:{line}: {label(at, data, 'top level')}: key "
+                f"{str(key.value)!r} repeated (first on line {seen[identity]}); "
+                "keep one"
+            )
+        seen[identity] = line
+        refuse_repeated_keys(value, data, source, error, (*at, str(key.value)))
+
+
+def _identity(key: yaml.Node) -> Any:
+    """What a mapping key stands for (``yes`` and ``true`` are one key)."""
+    if not isinstance(key, yaml.ScalarNode):
+        return (key.tag, id(key))
+    try:
+        value = SafeConstructor().construct_object(key)
+        hash(value)
+    except (yaml.YAMLError, TypeError):
+        return (key.tag, key.value)
+    return value
 
 
 def explain(

@@ -501,3 +501,39 @@ def test_repeated_names_and_a_missing_file_are_refused(tmp_path: Path) -> None:
         load_checks(tmp_path / "absent.yaml")
     with pytest.raises(NotFoundError, match="no such checks file"):
         load_checks(str(tmp_path / "absent.yaml"))
+
+
+def test_a_key_repeated_in_a_check_is_refused_not_last_one_wins(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "checks.yaml"
+    path.write_text(
+        "checks:\n  - name: db\n    type: tcp\n    host: localhost\n"
+        "    port: 1\n    port: 2\n"
+    )
+
+    with pytest.raises(InputError) as caught:
+        load_checks(path)
+
+    assert str(caught.value) == (
+        f"{path}:6: checks[0] 'db': key 'port' repeated (first on line 5); keep one"
+    )
+
+
+def test_a_yaml_alias_in_a_checks_file_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "checks.yaml"
+    laughs = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)
+    ]
+    path.write_text("\n".join(laughs) + "\n")
+    started = time.monotonic()
+
+    with pytest.raises(InputError) as caught:
+        load_checks(path)
+
+    assert str(caught.value) == (
+        f"{path}:2: YAML aliases (*l0) are not supported; write the value out"
+    )
+    assert time.monotonic() - started < 2
+    with pytest.raises(InputError, match=r"checks text:1: YAML aliases \(\*a\)"):
+        load_checks("a: &a [*a]\n")

@@ -662,3 +662,24 @@ def test_export_into_a_file_is_refused_naming_it(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="cannot write the systemd files"):
         export(load_schedule(EXAMPLE), "systemd", taken / "units")
+
+
+def test_a_key_repeated_in_a_drill_is_refused_not_last_one_wins(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace("    owner: platform\n", "    owner: platform\n    owner: x\n")
+
+    assert refusal(tmp_path, text) == (
+        "FILE:8: drills[0] 'nightly': key 'owner' repeated (first on line 7); keep one"
+    )
+
+
+def test_a_yaml_alias_in_a_drills_file_is_refused_before_it_expands(
+    tmp_path: Path,
+) -> None:
+    assert refusal(tmp_path, "loop: &l [*l]\n" + GOOD) == (
+        "FILE:1: YAML aliases (*l) are not supported; write the value out"
+    )
+    assert refusal(tmp_path, "base: &b {owner: x}\n" + GOOD + "more: *b\n").startswith(
+        "FILE:9: YAML aliases (*b) are not supported"
+    )

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from opskit.errors import InputError, NotFoundError, suggest
 from opskit.health.checks import KINDS
 from opskit.health.interface import HealthCheck, refuse_repeated_names
+from opskit.yamlfile import load_plain
 
 
 def load_checks(
@@ -71,7 +72,7 @@ def _read_source(source: str | Path | list[Any] | dict[str, Any]) -> tuple[str, 
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{label}: cannot read the checks file ({exc})") from exc
     try:
-        return label, yaml.safe_load(text)
+        return label, load_plain(text, label)[0]
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

@@ -3,6 +3,7 @@ field; the shipped runbooks all load."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,48 @@ def test_choices_are_enforced() -> None:
 def test_an_unknown_runbook_name_lists_the_shipped_ones() -> None:
     with pytest.raises(NotFoundError, match=r"shipped: .*demo-database"):
         load_runbook("demo-databse")
+
+
+def test_a_key_repeated_in_a_step_is_refused_not_last_one_wins(
+    tmp_path: Path,
+) -> None:
+    message = refusal(
+        tmp_path,
+        "name: x\nsteps:\n  - name: a\n    action: {command: [echo, hi]}\n"
+        "    action: {command: [echo, bye]}\n",
+    )
+
+    assert message == (
+        "FILE:5: steps[0] 'a': key 'action' repeated (first on line 4); keep one"
+    )
+
+
+def test_a_key_repeated_at_the_top_is_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path, GOOD + "name: again\n")
+
+    assert (
+        message == "FILE:10: top level: key 'name' repeated (first on line 1); keep one"
+    )
+
+
+def test_a_self_referencing_alias_is_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path, "name: x\na: &a [*a]\n")
+
+    assert message == (
+        "FILE:2: YAML aliases (*a) are not supported; write the value out"
+    )
+
+
+def billion_laughs() -> str:
+    """About 1 KB that an alias-expanding loader turns into 10**9 strings."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_billion_laughs_file_is_refused_at_once(tmp_path: Path) -> None:
+    started = time.monotonic()
+    message = refusal(tmp_path, billion_laughs())
+
+    assert message.startswith("FILE:2: YAML aliases (*l0) are not supported")
+    assert time.monotonic() - started < 2
