@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from opskit.errors import InputError, NotFoundError
+from opskit.errors import InputError, NotFoundError, ParameterError
 from opskit.health import (
     COLUMNS,
     CallableCheck,
@@ -537,3 +537,67 @@ def test_a_yaml_alias_in_a_checks_file_is_refused_at_once(tmp_path: Path) -> Non
     assert time.monotonic() - started < 2
     with pytest.raises(InputError, match=r"checks text:1: YAML aliases \(\*a\)"):
         load_checks("a: &a [*a]\n")
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            "{name: db, type: tcp, host: localhost, port: 1, timeout: 1e308}",
+            "check 1 ('db'), field timeout: input should be less than or equal to 3600",
+        ),
+        (
+            "{name: api, type: http, url: 'http://x', degraded_after: 1e308}",
+            "check 1 ('api'), field degraded_after: input should be less than",
+        ),
+        (
+            "{name: api, type: http, url: 'not a url'}",
+            "check 1 ('api'), field url: 'not a url' is not an http(s) URL with a host",
+        ),
+        (
+            "{name: api, type: http, url: 'ftp://x/health'}",
+            "check 1 ('api'), field url: 'ftp://x/health' is not an http(s) URL",
+        ),
+        (
+            "{name: api, type: http, url: 'https:///health'}",
+            "check 1 ('api'), field url: 'https:///health' is not an http(s) URL",
+        ),
+    ],
+    ids=["huge-timeout", "huge-degraded-after", "not-a-url", "ftp", "no-host"],
+)
+def test_a_timeout_too_long_or_a_url_without_host_is_refused_at_load(
+    entry: str, expected: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        load_checks(f"checks:\n  - {entry}\n")
+
+    assert str(caught.value).startswith(f"checks text: {expected}")
+
+
+def test_the_longest_allowed_timeout_runs_without_raising() -> None:
+    checks = load_checks(
+        "checks:\n  - {name: db, type: tcp, host: 127.0.0.1, port: "
+        f"{free_port()}, timeout: 3600}}\n"
+    )
+
+    assert run_checks(checks)["status"].tolist() == ["unhealthy"]
+
+
+@pytest.mark.parametrize(
+    ("interval", "keep", "expected"),
+    [
+        ("5", 10, "interval: '5' is not a number of seconds"),
+        (True, 10, "interval: True is not a number of seconds"),
+        (1e308, 10, "interval: 1e+308 is not a number of seconds"),
+        (float("nan"), 10, "interval: nan is not a number of seconds"),
+        (5, "10", "keep: '10' is not a whole number of rounds"),
+        (5, 2.5, "keep: 2.5 is not a whole number of rounds"),
+    ],
+)
+def test_the_monitor_refuses_an_interval_or_keep_of_the_wrong_type(
+    interval: object, keep: object, expected: str
+) -> None:
+    check = CallableCheck("queue", returns_true)
+
+    with pytest.raises(ParameterError, match=expected.replace("+", r"\+")):
+        HealthMonitor([check], interval, keep=keep)  # type: ignore[arg-type]

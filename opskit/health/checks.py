@@ -17,6 +17,7 @@ from contextlib import closing, suppress
 from dataclasses import field
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import psycopg
 import requests
@@ -34,6 +35,8 @@ from opskit.health.interface import (
 from opskit.masking import MASK, mask_text
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_SECONDS = 3600.0
+"""The longest timeout (and ``degraded_after``) a check may have, in seconds."""
 _CONFIG = ConfigDict(extra="forbid")
 
 
@@ -51,9 +54,20 @@ class HttpCheck(HealthCheck):
     url: str
     expect_status: int | list[int] = 200
     body_contains: str = ""
-    degraded_after: float | None = Field(default=None, gt=0)
+    degraded_after: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL with a host; "
+                "write it as https://host/path"
+            )
+        return value
 
     def probe(self) -> Outcome:
         """GET the URL and judge status, body and latency."""
@@ -103,7 +117,7 @@ class TcpCheck(HealthCheck):
     name: str
     host: str
     port: int = Field(ge=1, le=65535)
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
     def probe(self) -> Outcome:
         """Connect and close at once."""
@@ -128,7 +142,7 @@ class PostgresCheck(HealthCheck):
     kind: ClassVar[str] = "postgres"
     name: str
     dsn: str = field(repr=False)
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
     def probe(self) -> Outcome:
         """Connect (libpq's ``connect_timeout`` is whole seconds, at least 2)."""
@@ -159,7 +173,7 @@ class SqliteCheck(HealthCheck):
     kind: ClassVar[str] = "sqlite"
     name: str
     path: Path
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
     def probe(self) -> Outcome:
         """Open with ``mode=ro`` and count the tables (which reads the header)."""
@@ -184,7 +198,7 @@ class CommandCheck(HealthCheck):
     name: str
     command: list[str] = Field(min_length=1)
     expect_exit: int = 0
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
     def probe(self) -> Outcome:
         """Run the command; the detail ends with the last line it printed."""
@@ -228,7 +242,7 @@ class CallableCheck(HealthCheck):
     kind: ClassVar[str] = "python"
     name: str
     target: str | Callable[[], object]
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
     @field_validator("target")
     @classmethod

@@ -17,6 +17,9 @@ from opskit.health.rounds import frame_of, run_checks
 
 logger = logging.getLogger(__name__)
 
+MAX_INTERVAL = 86400.0
+"""The longest interval between rounds, in seconds (one day)."""
+
 
 class HealthMonitor:
     """Rounds of checks on an interval, keeping the last ``keep`` rounds.
@@ -28,11 +31,7 @@ class HealthMonitor:
     def __init__(
         self, checks: Sequence[HealthCheck], interval: float = 30.0, *, keep: int = 1000
     ) -> None:
-        if interval <= 0 or keep < 1:
-            raise ParameterError(
-                f"monitor: interval must be positive and keep at least 1, got "
-                f"interval={interval!r}, keep={keep!r}"
-            )
+        _check_parameters(interval, keep)
         refuse_repeated_names([c.name for c in checks], "monitor")
         self.checks, self.interval, self.keep = list(checks), interval, keep
         self._rounds: deque[pd.DataFrame] = deque(maxlen=keep)
@@ -124,3 +123,21 @@ class HealthMonitor:
                 except Exception:
                     logger.exception("health monitor: on_round failed")
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+
+def _check_parameters(interval: object, keep: object) -> None:
+    """Refuse an interval that is not 0 < seconds <= one day and a ``keep``
+    that is not a whole number of at least 1, naming the parameter."""
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not 0 < interval <= MAX_INTERVAL
+    ):
+        raise ParameterError(
+            f"interval: {interval!r} is not a number of seconds; give one "
+            f"above 0 and at most {MAX_INTERVAL:g}"
+        )
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise ParameterError(
+            f"keep: {keep!r} is not a whole number of rounds; give 1 or more"
+        )
