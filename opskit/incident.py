@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +29,14 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from opskit.errors import InputError, NotFoundError, ParameterError, suggest
+from opskit.errors import (
+    InputError,
+    NotFoundError,
+    ParameterError,
+    RecordError,
+    StorageError,
+    suggest,
+)
 from opskit.masking import mask_text
 from opskit.phases import utc_now
 from opskit.record_store import file_record
@@ -47,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 KIND = "incident"
 LOG_PREFIX = "incident-log"
+EVENT_NAME = re.compile(r"\d{6,}\.json")
+"""The name of one event in an incident's log: its number, then ``.json``."""
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -193,6 +203,7 @@ class Incident:
         self.id = incident_id
         self.storage = storage
         self._events: list[dict[str, Any]] = []
+        self._last_key = ""
         self._state = _State()
 
     @classmethod
@@ -219,8 +230,8 @@ class Incident:
             {
                 "service": str(service).strip(),
                 "severity": _severity(severity).value,
-                "commander": commander,
-                "title": title or f"{service} incident",
+                "commander": mask_text(commander),
+                "title": mask_text(title) if title else f"{service} incident",
                 "began_at": began_at.isoformat() if began_at else None,
             },
             by,
@@ -246,14 +257,19 @@ class Incident:
         return incident
 
     def refresh(self) -> None:
-        """Read changes other processes appended since the last read."""
+        """Read changes other processes appended since the last read.
+
+        An event that is not JSON or not a valid event raises ``RecordError``
+        naming its key; the events before it stay read.
+        """
         keys = sorted(
             info.key
             for info in self.storage.list(f"{LOG_PREFIX}/{self.id}/")
-            if info.key.endswith(".json")
+            if EVENT_NAME.fullmatch(info.key.rsplit("/", 1)[-1])
         )
-        for key in keys[len(self._events) :]:
-            self._apply(json.loads(self.storage.read_bytes(key)))
+        for key in keys:
+            if key > self._last_key:
+                self._read_event(key)
 
     # The facts, always current with the log.
 
@@ -319,7 +335,7 @@ class Incident:
 
     def set_commander(self, commander: str, by: str = "") -> None:
         """Hand the incident to another commander."""
-        self._append("commander", {"commander": commander}, by)
+        self._append("commander", {"commander": mask_text(commander)}, by)
 
     def tick(self, item_id: str, done: bool = True, by: str = "") -> ChecklistItem:
         """Mark a checklist item done (or not done again)."""
@@ -515,6 +531,20 @@ class Incident:
 
     # The log.
 
+    def _read_event(self, key: str) -> None:
+        """Apply the event stored as ``key``, or raise ``RecordError``."""
+        count = len(self._events)
+        try:
+            self._apply(json.loads(self.storage.read_bytes(key)))
+        except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
+            del self._events[count:]
+            raise RecordError(
+                f"{self.storage.describe(key)}: damaged ({_damage(exc)}); the "
+                f"incident's log cannot be trusted past event {count}; move the "
+                "file aside to go on"
+            ) from exc
+        self._last_key = key
+
     def _append(self, kind: str, data: dict[str, Any], by: str) -> None:
         """Write the next event; if another writer took that number first,
         read theirs and try the next one."""
@@ -525,7 +555,7 @@ class Incident:
                     f"incident {self.id}: closed already; open a new incident"
                 )
             event = {
-                "seq": len(self._events) + 1,
+                "seq": _next_seq(self._last_key),
                 "at": utc_now().isoformat(),
                 "by": by or started_by(),
                 "type": kind,
@@ -537,6 +567,7 @@ class Incident:
             except ObjectExists:
                 continue
             self._apply(event)
+            self._last_key = key
             return
         raise InputError(f"incident {self.id}: too many writers at once; try again")
 
@@ -659,24 +690,32 @@ def list_incidents(store: str | Path | None = None) -> list[dict[str, Any]]:
         },
         reverse=True,
     )
-    rows = []
-    for incident_id in ids:
-        incident = Incident(incident_id, storage)
+    rows = [_summary(Incident(incident_id, storage)) for incident_id in ids]
+    return [row for row in rows if row is not None]
+
+
+def _summary(incident: Incident) -> dict[str, Any] | None:
+    """One row of ``list_incidents``; a log that cannot be read whole is
+    listed with status ``damaged`` (and a warning), an empty one not at all."""
+    try:
         incident.refresh()
+    except (RecordError, StorageError) as exc:
+        logger.warning("incident %s: %s", incident.id, exc)
+        damaged = True
+    else:
+        damaged = False
         if not incident._events:
-            continue
-        rows.append(
-            {
-                "id": incident.id,
-                "service": incident.service,
-                "severity": incident.severity.value,
-                "status": incident.status.value,
-                "commander": incident.commander,
-                "opened_at": incident.opened_at,
-                "closed": incident.closed,
-            }
-        )
-    return rows
+            return None
+    state = incident._state
+    return {
+        "id": incident.id,
+        "service": state.service,
+        "severity": state.severity.value if incident._events else "",
+        "status": "damaged" if damaged else state.status.value,
+        "commander": state.commander,
+        "opened_at": state.opened_at,
+        "closed": incident.closed and not damaged,
+    }
 
 
 def _storage(store: str | Path | None, create: bool = False) -> Storage:
@@ -724,18 +763,36 @@ def _status(value: str) -> IncidentStatus:
 
 
 def _action(item: ActionItem | Mapping[str, str]) -> ActionItem:
+    """An action item with passwords in its text, owner and due masked."""
     if isinstance(item, ActionItem):
-        return item
-    try:
-        return ActionItem(
-            text=str(item["text"]),
-            owner=str(item["owner"]),
-            due=str(item.get("due", "")),
-        )
-    except (KeyError, TypeError) as exc:
-        raise ParameterError(
-            f"action item {item!r}: give text and owner (and optionally due)"
-        ) from exc
+        text, owner, due = item.text, item.owner, item.due
+    else:
+        try:
+            text, owner = str(item["text"]), str(item["owner"])
+            due = str(item.get("due", ""))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ParameterError(
+                f"action item {mask_text(repr(item))}: give text and owner "
+                "(and optionally due)"
+            ) from exc
+    return ActionItem(mask_text(text), mask_text(owner), mask_text(due))
+
+
+def _next_seq(last_key: str) -> int:
+    """The number of the event after ``last_key`` (1 for an empty log)."""
+    if not last_key:
+        return 1
+    return int(last_key.rsplit("/", 1)[-1].removesuffix(".json")) + 1
+
+
+def _damage(exc: Exception) -> str:
+    """What is wrong with an event, in a few words."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc.msg} at line {exc.lineno}"
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} field"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _entry_kind(event: str) -> str:

@@ -101,8 +101,15 @@ class LocalStorage(Storage):
         self, key: str, source: BinaryIO | HashingReader, overwrite: bool
     ) -> None:
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=final.parent)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=final.parent)
+        except OSError as exc:
+            raise StorageError(
+                f"{self.describe(key)}: cannot write into {final.parent} "
+                f"({exc.strerror or exc}); make the store folder writable (a "
+                "file in the way of a folder must go) or choose another store"
+            ) from exc
         tmp = Path(tmp_name)
         try:
             with os.fdopen(handle, "wb") as out:

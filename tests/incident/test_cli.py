@@ -146,3 +146,69 @@ def test_runbook_run_without_a_terminal_refuses_to_guess(
     assert outcome.code == 2
     assert "needs confirmation" in outcome.stderr
     assert "confirm policy is 'fail'" in outcome.stderr
+
+
+def test_one_damaged_incident_log_breaks_only_that_incident(
+    opskit: Invoke, store: Path
+) -> None:
+    broken = Incident.open("shop", store=store)
+    broken.note("one")
+    broken.note("two")
+    healthy = Incident.open("cart", store=store)
+    event = store / "incident-log" / broken.id / "000003.json"
+    event.write_text("garbage")
+
+    listed = opskit("incident", "list")
+    shown = opskit("incident", "show", broken.id)
+    noted = opskit("incident", "note", broken.id, "three")
+    other = opskit("incident", "note", healthy.id, "fine")
+
+    assert listed.code == 0, listed.stderr
+    assert "damaged" in listed.stdout and "investigating" in listed.stdout
+    assert "internal error" not in listed.stderr + shown.stderr + noted.stderr
+    for refused in (shown, noted):
+        assert refused.code == 2
+        assert f"{event}: damaged (not JSON" in refused.stderr
+        assert "move the file aside to go on" in refused.stderr
+    assert other.code == 0, other.stderr
+
+
+def test_open_where_the_store_cannot_be_written_says_so(
+    opskit: Invoke, store: Path
+) -> None:
+    store.mkdir()
+    (store / "incident-log").write_text("a file where the log folder goes")
+
+    outcome = opskit("incident", "open", "shop")
+
+    assert outcome.code == 2
+    assert "internal error" not in outcome.stderr
+    assert f"cannot write into {store / 'incident-log'}/INC-" in outcome.stderr
+    assert "make the store folder writable" in outcome.stderr
+
+
+def test_secrets_in_the_commander_and_action_items_are_masked(
+    opskit: Invoke, store: Path
+) -> None:
+    opened = opskit("incident", "open", "shop", "--commander", "postgresql://a:PW@x/db")
+    incident_id = opened.stdout.strip()
+    handed = opskit(
+        "incident", "status", incident_id, "--commander", "postgresql://b:PW2@x/db"
+    )
+    closed = opskit(
+        "incident",
+        "close",
+        incident_id,
+        "--summary",
+        "done",
+        "--action",
+        "rotate password=PWaction::carol",
+    )
+
+    assert (opened.code, handed.code, closed.code) == (0, 0, 0), closed.stderr
+    stored = "".join(p.read_text() for p in store.rglob("*") if p.is_file())
+    assert "PWaction" not in stored
+    assert ":PW@" not in stored and ":PW2@" not in stored
+    record = RecordStore.open(store).load(closed.stdout.strip()).record
+    assert record.parameters["commander"] == "postgresql://b:***@x/db"
+    assert record.details["action_items"][0]["text"] == "rotate password=***"

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from opskit.errors import InputError, NotFoundError, ParameterError
+from opskit.errors import (
+    InputError,
+    NotFoundError,
+    ParameterError,
+    RecordError,
+    StorageError,
+)
 from opskit.incident import (
     Incident,
     IncidentStatus,
@@ -235,3 +241,102 @@ def test_an_incident_lives_in_an_s3_store(s3_bucket: str) -> None:
 
     assert [e.text for e in again.timeline][1] == "from the notebook"
     assert closure.location.startswith(f"s3://{s3_bucket}/ops/incident/")
+
+
+def damage_third_event(store: str) -> tuple[Incident, Incident, Path]:
+    """Two incidents; the first's third event is then overwritten."""
+    broken = Incident.open("shop", store=store)
+    broken.note("one")
+    broken.note("two")
+    healthy = Incident.open("cart", "SEV1", store=store)
+    return broken, healthy, Path(store, "incident-log", broken.id, "000003.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"garbage", "not JSON: Expecting value at line 1"),
+        (b'{"seq": 3, "at": "2026-01-01T00:00:00+00:00", "by": "x"}', "no 'data'"),
+        (b"[1, 2]", "TypeError"),
+        (
+            b'{"seq": 3, "at": "2026-01-01T00:00:00+00:00", "by": "x", '
+            b'"type": "ticked", "data": {"item": "nope", "done": true}}',
+            "StopIteration",
+        ),
+        (b"\xff\xfe", "not JSON"),
+    ],
+    ids=["garbage", "no-data", "not-a-mapping", "unknown-item", "not-utf8"],
+)
+def test_a_damaged_event_is_named_and_the_other_incidents_still_list(
+    store: str, content: bytes, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken, healthy, event = damage_third_event(store)
+    event.write_bytes(content)
+
+    with pytest.raises(RecordError) as caught:
+        Incident.reopen(broken.id, store)
+    rows = {row["id"]: row for row in list_incidents(store)}
+
+    assert str(caught.value).startswith(f"{event}: damaged (")
+    assert reason in str(caught.value)
+    assert str(caught.value).endswith(
+        "the incident's log cannot be trusted past event 2; move the file aside "
+        "to go on"
+    )
+    assert rows[broken.id]["status"] == "damaged"
+    assert rows[broken.id]["service"] == "shop"
+    assert rows[healthy.id]["status"] == "investigating"
+    assert f"incident {broken.id}: {event}: damaged" in caplog.text
+    Incident.reopen(healthy.id, store).note("still works")
+
+
+def test_moving_a_damaged_event_aside_lets_the_incident_go_on(
+    store: str, tmp_path: Path
+) -> None:
+    broken, _, event = damage_third_event(store)
+    broken.note("three")
+    event.write_text("garbage")
+
+    event.rename(tmp_path / "000003.json.damaged")
+    again = Incident.reopen(broken.id, store)
+    again.note("four")
+
+    texts = [e.text for e in Incident.reopen(broken.id, store).timeline]
+    assert texts[1:] == ["one", "three", "four"]
+    assert json.loads(event.with_name("000005.json").read_text())["seq"] == 5
+
+
+def test_opening_where_the_store_cannot_be_written_is_a_storage_error(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "records"
+    store.mkdir()
+    (store / "incident-log").write_text("a file where the log folder goes")
+
+    with pytest.raises(StorageError) as caught:
+        Incident.open("shop", store=store)
+
+    message = str(caught.value)
+    assert f"cannot write into {store / 'incident-log'}/INC-" in message
+    assert "(Not a directory); make the store folder writable" in message
+
+
+def test_the_commander_and_action_items_are_masked_like_notes(store: str) -> None:
+    opened = Incident.open("shop", commander="postgresql://a:PW1@x/db", store=store)
+    opened.set_commander("postgresql://b:PW2@x/db")
+    closure = opened.close(
+        "done",
+        action_items=[
+            {"text": "rotate password=PW3", "owner": "mysql://c:PW4@x", "due": ""}
+        ],
+        store=store,
+    )
+
+    logged = "".join(p.read_text() for p in Path(store).rglob("*.json"))
+    review = (Path(closure.location) / "review.md").read_text()
+    for secret in ("PW1", "PW2", "PW3", "PW4"):
+        assert secret not in logged and secret not in review
+    assert closure.record.details["action_items"] == [
+        {"text": "rotate password=***", "owner": "mysql://c:***@x", "due": ""}
+    ]
+    assert opened.commander == "postgresql://b:***@x/db"
