@@ -378,3 +378,20 @@ def test_records_on_s3_verify_by_the_location_opskit_prints(
     assert trusted.code == 0, trusted.stderr
     assert edited.code == 1
     assert "changed since it was filed" in edited.stdout
+
+
+@pytest.mark.slow
+def test_the_run_summary_counts_checklist_items_not_done_apart_from_passed(
+    opskit: Invoke, record_store: Path, tmp_path: Path
+) -> None:
+    outcome = opskit(
+        "run", "incident_response", "--record-store", str(record_store),
+        "-p", "service", "demo", "-p", "demo_workdir", str(tmp_path / "shop"),
+        "-p", "refresh_seconds", "0", "-r", "runbook", "",
+        "-y", "{actions: ['tick: immediate-1']}",
+        "-p", "close", "true", "-p", "summary", "The disk filled up",
+    )  # fmt: skip
+
+    assert outcome.code == 0, outcome.stderr
+    assert "1 passed, 0 failed, 11 not done of 12" in outcome.stderr
+    assert "12 of 12 passed" not in outcome.stderr

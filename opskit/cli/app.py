@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections import Counter
 from typing import Any
 
 import click
@@ -19,7 +20,7 @@ from opskit import __version__
 from opskit.errors import OpskitError, ParameterError
 from opskit.notebooks import DEFAULT_CELL_TIMEOUT, RunOutcome, run_notebook
 from opskit.notify import NOTIFY_ENV, describe
-from opskit.records import Record, RecordStatus
+from opskit.records import CheckStatus, Record, RecordStatus
 from opskit.targets import format_duration, load_tiers
 
 EXIT_CODES = {
@@ -261,18 +262,23 @@ def _print_summary(record: Record, location: str) -> None:
         )
     for target in record.targets:
         table.add_row(target.name.upper(), target.describe())
-    failed = [c.name for c in record.checks if c.status.value == "failed"]
     if record.checks:
-        table.add_row(
-            "checks",
-            f"{len(record.checks) - len(failed)} of {len(record.checks)} passed",
-        )
+        table.add_row("checks", _count_checks(record))
     if record.reason:
         table.add_row("reason", record.reason)
     for noted in record.details.get("notifications", []):
         table.add_row("alert", describe(noted))
     table.add_row("record", location)
     err.print(table)
+
+
+def _count_checks(record: Record) -> str:
+    """``1 passed, 0 failed, 11 not done of 12``: skipped is not passed."""
+    counts = Counter(check.status for check in record.checks)
+    return (
+        f"{counts[CheckStatus.PASSED]} passed, {counts[CheckStatus.FAILED]} failed, "
+        f"{counts[CheckStatus.SKIPPED]} not done of {len(record.checks)}"
+    )
 
 
 def main() -> None:

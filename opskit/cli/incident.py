@@ -3,6 +3,8 @@ incidents from a terminal, on the same saved state the notebook uses."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from pathlib import Path
 
 import click
@@ -11,6 +13,7 @@ from rich.table import Table
 from opskit.cli.app import cli, err, out, store_option
 from opskit.errors import ParameterError
 from opskit.incident import SEVERITY_MEANINGS, Incident, IncidentStatus, list_incidents
+from opskit.masking import mask_text
 
 by_option = click.option(
     "--by", default="", help="Who is acting; default: $OPSKIT_STARTED_BY or user@host."
@@ -176,7 +179,7 @@ def list_command(store: str) -> None:
             row["severity"],
             "closed" if row["closed"] else row["status"],
             row["commander"],
-            f"{row['opened_at']:%Y-%m-%d %H:%M}",
+            f"{row['opened_at']:%Y-%m-%d %H:%M}" if row["opened_at"] else "-",
         )
     out.print(table)
     err.print(f"{len(rows)} incident(s) in {store}")
@@ -196,7 +199,7 @@ def show_command(incident_id: str, store: str) -> None:
             if item.done_at
             else ("OVERDUE" if item.overdue() else "")
         )
-        checklist.add_row(item.id, item.text, f"{item.due_at:%H:%M}", done)
+        checklist.add_row(item.id, item.text, f"{item.due_at:%Y-%m-%d %H:%M}", done)
     out.print(checklist)
     timeline = Table("time (UTC)", "who", "what")
     for entry in current.timeline:
@@ -208,10 +211,23 @@ def _action_item(text: str) -> dict[str, str]:
     parts = [part.strip() for part in text.split("::")]
     if len(parts) not in (2, 3) or not all(parts[:2]):
         raise ParameterError(
-            f"--action {text!r}: write TEXT::OWNER or TEXT::OWNER::DUE"
+            f"--action {mask_text(text)!r}: write TEXT::OWNER or TEXT::OWNER::DUE"
         )
-    return {
-        "text": parts[0],
-        "owner": parts[1],
-        "due": parts[2] if len(parts) > 2 else "",
-    }
+    due = parts[2] if len(parts) > 2 else ""
+    if due and not _is_iso_date(due):
+        raise ParameterError(
+            f"--action {mask_text(text)!r}: due {mask_text(due)!r} is not a date; "
+            "write it as YYYY-MM-DD, e.g. TEXT::OWNER::2026-12-17"
+        )
+    return {"text": parts[0], "owner": parts[1], "due": due}
+
+
+def _is_iso_date(text: str) -> bool:
+    """``YYYY-MM-DD`` and a real day (2026-02-30 is not)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

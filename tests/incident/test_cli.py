@@ -212,3 +212,44 @@ def test_secrets_in_the_commander_and_action_items_are_masked(
     record = RecordStore.open(store).load(closed.stdout.strip()).record
     assert record.parameters["commander"] == "postgresql://b:***@x/db"
     assert record.details["action_items"][0]["text"] == "rotate password=***"
+
+
+def test_show_gives_the_due_date_and_a_due_that_is_no_date_is_refused(
+    opskit: Invoke, store: Path
+) -> None:
+    incident = Incident.open("shop", store=store)
+    long_term = incident.checklist[-1].due_at
+
+    shown = opskit("incident", "show", incident.id)
+    refused = opskit(
+        "incident", "close", incident.id, "--summary", "x", "--action", "a::b::notadate"
+    )
+    impossible = opskit(
+        "incident",
+        "close",
+        incident.id,
+        "--summary",
+        "x",
+        "--action",
+        "a::b::2026-02-30",
+    )
+
+    assert f"{long_term:%Y-%m-%d %H:%M}" in shown.stdout
+    for outcome in (refused, impossible):
+        assert outcome.code == 2
+        assert "--action" in outcome.stderr
+        assert "is not a date; write it as YYYY-MM-DD" in outcome.stderr
+    assert not Incident.reopen(incident.id, store).closed
+
+
+def test_list_shows_an_incident_whose_first_event_is_damaged(
+    opskit: Invoke, store: Path
+) -> None:
+    incident = Incident.open("shop", store=store)
+    (store / "incident-log" / incident.id / "000001.json").write_text("{}")
+
+    listed = opskit("incident", "list")
+
+    assert listed.code == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if incident.id in line)
+    assert "damaged" in row and row.rstrip("│ ").endswith("-")
