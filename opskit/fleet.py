@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
-from opskit.errors import ParameterError
+from opskit.errors import OpskitError, ParameterError
 from opskit.phases import utc_now
 from opskit.record_store import RecordStore, resolve_store_location
 from opskit.records import (
@@ -64,7 +64,9 @@ def run_fleet(
 ) -> list[FleetResult]:
     """Run ``drills`` with at most ``workers`` at once; results in the order
     given. A drill that cannot even start is an ``error`` result, never an
-    exception, so one broken drill never stops the others."""
+    exception, so one broken drill never stops the others; Ctrl-C or SIGTERM
+    stops the running drills (each files an aborted record) and the rest are
+    returned as aborted."""
     if workers < 1:
         raise ParameterError(f"workers: {workers} is not a count; give 1 or more")
     store = resolve_store_location(record_store)
@@ -78,15 +80,30 @@ def run_fleet(
             on_done(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        try:
-            return list(pool.map(one, drills))
-        except KeyboardInterrupt:
-            stopping.set()
-            with lock:
-                for process in running.values():
-                    process.send_signal(signal.SIGTERM)
-            raise
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(one, drill) for drill in drills]
+    try:
+        for future in futures:
+            future.result()
+    except KeyboardInterrupt:
+        logger.warning("fleet run interrupted; stopping the running drills")
+        stopping.set()
+        with lock:
+            for process in running.values():
+                process.send_signal(signal.SIGTERM)
+    pool.shutdown(wait=True)
+    return [
+        future.result()
+        if future.done() and not future.cancelled() and future.exception() is None
+        else FleetResult(
+            drill.name,
+            drill.notebook,
+            RecordStatus.ABORTED,
+            0.0,
+            reason="not finished: the fleet run was interrupted",
+        )
+        for drill, future in zip(drills, futures, strict=True)
+    ]
 
 
 def command_for(drill: Drill, store: str, cell_timeout: int | None = None) -> list[str]:
@@ -155,7 +172,12 @@ def _run_one(
             0.0,
             reason="not started: the fleet run was interrupted",
         )
-    command = command_for(drill, store, cell_timeout)
+    try:
+        command = command_for(drill, store, cell_timeout)
+    except OpskitError as exc:
+        return FleetResult(
+            drill.name, drill.notebook, RecordStatus.ERROR, 0.0, reason=str(exc)
+        )
     logger.info("drill %s: %s", drill.name, " ".join(command[3:5]))
     try:
         process = subprocess.Popen(

@@ -4,7 +4,11 @@ XML, a fleet record, and an alert for the drill that failed."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,3 +176,88 @@ def test_two_workers_run_two_drills_at_the_same_time(
 
     assert outcome.code == 0, outcome.stderr
     assert "2 of 2 drills passed" in outcome.stderr
+
+
+def test_a_drill_that_cannot_start_is_an_error_and_the_rest_still_run(
+    opskit: Invoke, chdir_tmp: Path, demo: Demo
+) -> None:
+    (chdir_tmp / "broken.ipynb").write_text("{ this is not a notebook")
+    drills = DRILLS.format(webhook="null", backups=demo.backup_store).split(
+        "  - name: restore-bad"
+    )[0] + (
+        "  - name: unreadable\n    notebook: broken.ipynb\n"
+        '    schedule: "@daily"\n    tier: standard\n    owner: ops\n'
+    )
+    (chdir_tmp / "drills.yaml").write_text(drills)
+
+    outcome = opskit(
+        "fleet", "run", "drills.yaml", "--store", "records", "--junit", "f.xml"
+    )
+
+    assert outcome.code == 1, outcome.stderr
+    suite = ElementTree.parse(chdir_tmp / "f.xml").getroot()
+    assert (suite.get("tests"), suite.get("errors")) == ("2", "1")
+    assert len(RecordStore.open(chdir_tmp / "records").find(kind="fleet")) == 1
+
+
+def test_an_unwritable_junit_file_is_refused_before_any_drill(
+    opskit: Invoke, chdir_tmp: Path, demo: Demo
+) -> None:
+    (chdir_tmp / "drills.yaml").write_text(
+        DRILLS.format(webhook="null", backups=demo.backup_store)
+    )
+
+    outcome = opskit(
+        "fleet", "run", "drills.yaml", "--store", "records", "--junit", "no/such/f.xml"
+    )
+
+    assert outcome.code == 2
+    assert "--junit no/such/f.xml: cannot be written" in outcome.stderr
+    assert not (chdir_tmp / "records" / "restore-drill").exists()
+
+
+def test_ctrl_c_stops_the_fleet_and_still_reports(chdir_tmp: Path) -> None:
+    notebook = Path(__file__).parent / "fixtures" / "notebooks" / "fleet_barrier.ipynb"
+    (chdir_tmp / "drills.yaml").write_text(
+        "drills:\n"
+        + "".join(
+            f"  - name: lonely-{n}\n    notebook: {notebook}\n"
+            f"    parameters: {{name: n{n}, peer: nobody, folder: {chdir_tmp}}}\n"
+            '    schedule: "@daily"\n    tier: standard\n    owner: ops\n'
+            for n in range(3)
+        )
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "opskit",
+            "fleet",
+            "run",
+            "drills.yaml",
+            "--workers",
+            "2",
+            "--store",
+            "records",
+            "--junit",
+            "f.xml",
+        ],
+        cwd=chdir_tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(300):
+        if (chdir_tmp / "n0").exists() and (chdir_tmp / "n1").exists():
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 2, err
+    suite = ElementTree.parse(chdir_tmp / "f.xml").getroot()
+    assert suite.get("tests") == "3"
+    assert suite.get("errors") == "3"
+    (fleet,) = RecordStore.open(chdir_tmp / "records").find(kind="fleet")
+    assert fleet.record.measurements["passed"] == 0
+    assert not (chdir_tmp / "n2").exists()

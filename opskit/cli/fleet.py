@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from opskit.cli.app import cli, err, out, store_option
+from opskit.errors import ParameterError
 from opskit.fleet import FleetResult, fleet_record, junit_xml, last_fleet_run, run_fleet
 from opskit.phases import utc_now
 from opskit.record_store import RecordStore
@@ -76,14 +77,28 @@ def run_command(
         chosen = due_drills(schedule, now=started, since=start)
         err.print(f"{len(chosen)} drill(s) due since {start:%Y-%m-%d %H:%M} UTC")
 
+    _check_writable(junit)
     results = _run_with_progress(chosen, workers, store, cell_timeout)
-    junit.write_text(junit_xml(results, name=Path(drills_file).name), encoding="utf-8")
     location = records.save(fleet_record(schedule, results, started, workers))
+    junit.write_text(junit_xml(results, name=Path(drills_file).name), encoding="utf-8")
 
     _print_summary(results)
     err.print(f"JUnit XML: {junit}; fleet record: {location}")
     out.print(location)
+    if any(r.status is RecordStatus.ABORTED for r in results):
+        sys.exit(2)
     sys.exit(0 if all(r.status is RecordStatus.PASSED for r in results) else 1)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a JUnit path that cannot be written before any drill runs."""
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ParameterError(
+            f"--junit {path}: cannot be written ({exc.strerror}); choose another file"
+        ) from exc
 
 
 def _run_with_progress(
