@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 PRESETS = {
     "@yearly": "0 0 1 1 *",
@@ -77,7 +78,20 @@ def normalize(expression: str) -> str:
     _refuse_ambiguous_days(fields[2], fields[4])
     if not croniter.is_valid(text):
         raise CronSyntaxError(f"{expression!r} is not a valid cron expression")
+    _refuse_never(expression, text)
     return text
+
+
+def _refuse_never(expression: str, text: str) -> None:
+    """Refuse an expression no date matches (``0 0 30 2 *``): it would be
+    exported as a job that never runs."""
+    try:
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise CronSyntaxError(
+            f"{expression!r} never matches a date (no such day in those months); "
+            "choose days that exist"
+        ) from exc
 
 
 def expand_field(text: str, field_name: str) -> list[int]:

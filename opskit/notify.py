@@ -39,7 +39,9 @@ RETRY_AFTER_CAP = 10.0
 (``Retry-After``) is not retried."""
 
 _DEFAULT_WHEN = (RecordStatus.FAILED, RecordStatus.ERROR)
-_SECRET_PART = re.compile(r"^(?=.*[A-Za-z])(?=.*\d).{8,}$|^.{16,}$")
+# A path part of 8 or more characters with a digit or a capital letter (or of
+# 16 or more) reads as a token: Slack, Discord and Teams put theirs there.
+_SECRET_PART = re.compile(r"^(?=.*[A-Z0-9]).{8,}$|^.{16,}$")
 _URLLIB3_LOGGERS = (
     "urllib3.connectionpool",
     "urllib3.connection",

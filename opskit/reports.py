@@ -96,16 +96,26 @@ class RtoReport:
 
     @property
     def status(self) -> RecordStatus:
-        """Failed when a target was missed, a drill is overdue or a backup
-        is stale in the window; passed otherwise."""
+        """Failed when a target was missed, a drill is overdue, a backup is
+        stale, or no drill at all ran in the window (no evidence); passed
+        otherwise."""
         problems = len(self.misses) + len(self.overdue) + len(self.stale)
-        return RecordStatus.FAILED if problems else RecordStatus.PASSED
+        if problems or self.drills.empty:
+            return RecordStatus.FAILED
+        return RecordStatus.PASSED
 
     def summary_text(self) -> str:
         """Two lines for a terminal or a notebook."""
+        services = self.summary["service"].nunique()
+        if self.drills.empty:
+            return (
+                f"RTO/RPO report {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}: "
+                "no drills in the window\nno evidence: no drill records in the "
+                "window for these services: failed"
+            )
         return (
             f"RTO/RPO report {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}: "
-            f"{len(self.drills)} drills of {len(self.summary)} services\n"
+            f"{len(self.drills)} drills of {services} services\n"
             f"{len(self.misses)} missed targets, {len(self.overdue)} overdue drills, "
             f"{len(self.stale)} stale backups: {self.status.value}"
         )
@@ -151,7 +161,7 @@ class RtoReport:
             },
             measurements={
                 "drills": len(self.drills),
-                "services": len(self.summary),
+                "services": int(self.summary["service"].nunique()),
                 "missed_targets": len(self.misses),
                 "overdue_drills": len(self.overdue),
                 "stale_backups": len(self.stale),

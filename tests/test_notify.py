@@ -439,3 +439,13 @@ def test_opskit_run_notifies_from_the_environment_and_masks_the_url(
     assert "alert delivered to" in done.stderr
     for output in (helped, refused, done):
         assert SECRET not in output.stdout + output.stderr
+
+
+def test_a_token_in_capitals_is_masked_too() -> None:
+    masked = mask_url("https://example.com/hooks/SECRETCCCCCCCC")
+
+    assert "SECRETCCCCCCCC" not in masked
+    assert masked == "https://example.com/hooks/SECR***"
+    assert mask_url("http://127.0.0.1:9/webhooks/alerts") == (
+        "http://127.0.0.1:9/webhooks/alerts"
+    )

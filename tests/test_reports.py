@@ -210,7 +210,8 @@ def test_services_filter_and_an_empty_window(store: Path) -> None:
 
     assert list(only.summary["service"]) == ["billing"]
     assert empty.summary.empty and empty.drills.empty
-    assert empty.status is RecordStatus.PASSED
+    assert empty.status is RecordStatus.FAILED  # no evidence is not a pass
+    assert "no drills in the window" in empty.summary_text()
 
 
 def test_the_command_writes_the_page_and_exits_1_on_misses(

@@ -683,3 +683,9 @@ def test_a_yaml_alias_in_a_drills_file_is_refused_before_it_expands(
     assert refusal(tmp_path, "base: &b {owner: x}\n" + GOOD + "more: *b\n").startswith(
         "FILE:9: YAML aliases (*b) are not supported"
     )
+
+
+@pytest.mark.parametrize("expression", ["0 0 30 2 *", "0 0 31 4,6,9,11 *"])
+def test_an_expression_no_date_matches_is_refused(expression: str) -> None:
+    with pytest.raises(CronSyntaxError, match="never matches a date"):
+        normalize(expression)
