@@ -247,12 +247,16 @@ def test_ctrl_c_stops_the_fleet_and_still_reports(chdir_tmp: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    for _ in range(300):
+    for _ in range(600):
         if (chdir_tmp / "n0").exists() and (chdir_tmp / "n1").exists():
             break
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.communicate()
 
     assert process.returncode == 2, err
     suite = ElementTree.parse(chdir_tmp / "f.xml").getroot()

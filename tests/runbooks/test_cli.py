@@ -94,12 +94,16 @@ def test_ctrl_c_stops_the_step_and_files_an_aborted_record(
         text=True,
     )
     child = tmp_path / "child"
-    for _ in range(200):
+    for _ in range(600):
         if child.exists() and child.read_text().strip():
             break
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.communicate()
 
     assert process.returncode == 2, err
     record = RecordStore.open(store).load(out.strip()).record
