@@ -216,7 +216,7 @@ def test_an_unwritable_junit_file_is_refused_before_any_drill(
     assert not (chdir_tmp / "records" / "restore-drill").exists()
 
 
-def test_ctrl_c_stops_the_fleet_and_still_reports(chdir_tmp: Path) -> None:
+def test_sigterm_stops_the_fleet_and_still_reports(chdir_tmp: Path) -> None:
     notebook = Path(__file__).parent / "fixtures" / "notebooks" / "fleet_barrier.ipynb"
     (chdir_tmp / "drills.yaml").write_text(
         "drills:\n"
@@ -251,7 +251,7 @@ def test_ctrl_c_stops_the_fleet_and_still_reports(chdir_tmp: Path) -> None:
         if (chdir_tmp / "n0").exists() and (chdir_tmp / "n1").exists():
             break
         time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)  # as a scheduler stops a job; Ctrl-C alike
     try:
         _, err = process.communicate(timeout=60)
     finally:

@@ -398,11 +398,16 @@ def test_ctrl_c_while_posting_is_noted_and_the_record_kept(
     receivers: Receivers,
 ) -> None:
     silent = receivers(hang=True)
+    # A shell that starts jobs in the background ignores SIGINT for them;
+    # press Ctrl-C as a terminal would, whatever this process inherited.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-
-    record = notify_record(
-        failed_record(), "records/x", silent.url(), timeout=20.0, attempts=1
-    )
+    try:
+        record = notify_record(
+            failed_record(), "records/x", silent.url(), timeout=20.0, attempts=1
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     (noted,) = record.details["notifications"]
     assert record.status is RecordStatus.FAILED

@@ -68,7 +68,7 @@ def test_the_record_goes_to_the_store_given(
     assert not (tmp_path / "elsewhere").exists()
 
 
-def test_ctrl_c_stops_the_step_and_files_an_aborted_record(
+def test_sigterm_stops_the_step_and_files_an_aborted_record(
     runbook: Path, tmp_path: Path
 ) -> None:
     store = tmp_path / "records"
@@ -98,7 +98,7 @@ def test_ctrl_c_stops_the_step_and_files_an_aborted_record(
         if child.exists() and child.read_text().strip():
             break
         time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)  # as a scheduler stops a job; Ctrl-C alike
     try:
         out, err = process.communicate(timeout=60)
     finally:
