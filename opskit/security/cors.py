@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from opskit.records import Finding, Severity
 from opskit.security.findings import new_finding
-from opskit.security.http import Fetched, Request, fetch_all, new_session
+from opskit.security.http import Fetched, Request, fetch_all, new_client
 
 CHECK = "cors"
 FOREIGN = "https://attacker.example"
@@ -16,8 +16,8 @@ ORIGINS = (FOREIGN, "null")
 def probe(url: str, timeout: float = 10.0) -> list[Finding]:
     """Findings from two requests to ``url``: foreign Origin and ``null``."""
     asks = [Request(url, {"Origin": origin}) for origin in ORIGINS]
-    with new_session(len(asks)) as session:
-        answers = fetch_all(asks, session, timeout=timeout)
+    with new_client(len(asks)) as client:
+        answers = fetch_all(asks, client, timeout=timeout)
     return [
         f
         for origin, fetched in zip(ORIGINS, answers, strict=True)

@@ -21,12 +21,13 @@ _VERSION = re.compile(r"\d+\.\d+")
 def review(fetched: Fetched) -> list[Finding]:
     """All header findings for one fetched URL."""
     if fetched.error:
+        chain = " -> ".join(f"{h.status} {h.url}" for h in fetched.hops)
         return [
             _finding(
                 "fetch-failed",
                 Severity.HIGH,
                 "the site could not be reviewed",
-                fetched.error,
+                fetched.error + (f" (after {chain})" if chain else ""),
                 "check the URL and that the site answers",
                 fetched.url,
             )

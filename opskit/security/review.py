@@ -34,7 +34,7 @@ from opskit.records import (
 )
 from opskit.security import cors, csp, deps, envvars, headers, jwt, secrets
 from opskit.security.grading import Grade, at_or_above, grade
-from opskit.security.http import Request, fetch_all, new_session
+from opskit.security.http import Request, fetch_all, new_client
 from opskit.security.suppressions import apply_suppressions, load_suppressions
 
 logger = logging.getLogger(__name__)
@@ -322,8 +322,8 @@ def review_urls(urls: Sequence[str], timeout: float = 10.0) -> list[Finding]:
         for origin in (None, *cors.ORIGINS)
     ]
     workers = min(len(asks), MAX_CONNECTIONS) or 1
-    with new_session(workers) as session:
-        answers = fetch_all(asks, session, timeout=timeout, limit=workers)
+    with new_client(workers) as client:
+        answers = fetch_all(asks, client, timeout=timeout, limit=workers)
 
     found: list[Finding] = []
     for index, url in enumerate(urls):

@@ -183,14 +183,26 @@ def test_a_redirect_loop_is_a_finding(site: Site) -> None:
     assert "redirects (a loop?)" in review(site, "/a")["fetch-failed"]
 
 
+def test_a_redirect_that_cannot_be_followed_keeps_the_hops_before_it(
+    site: Site,
+) -> None:
+    site.routes["/old"] = Route(status=301, headers=[("Location", "/new")])
+    site.routes["/new"] = Route(status=302, headers=[("Location", "ftp://files/x")])
+
+    evidence = review(site, "/old")["fetch-failed"]
+
+    assert "not an http(s) URL" in evidence
+    assert f"301 {site.url('/old')} -> 302 {site.url('/new')}" in evidence
+
+
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
         (None, "no answer within 1 s"),
-        (b"\x00\xff\x13garbage that is not http\r\n\r\n", "ConnectionError"),
+        (b"\x00\xff\x13garbage that is not http\r\n\r\n", "not a valid HTTP answer"),
         (
             b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
-            "ConnectionError",
+            "not a valid HTTP answer",
         ),
     ],
 )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from opskit.security.http import Request, fetch, fetch_all, new_session
+from opskit.security.http import Request, fetch, fetch_all, new_client
 from tests.security.conftest import Route, Site
 
 PROXY_REPLY = (
@@ -26,8 +26,8 @@ def test_answers_come_back_in_order_and_a_silent_server_costs_one_timeout(
     asks = [Request(site.url("/a")), Request(silent), Request(site.url("/b"))]
 
     started = time.monotonic()
-    with new_session(3) as session:
-        answers = fetch_all(asks, session, timeout=1)
+    with new_client(3) as client:
+        answers = fetch_all(asks, client, timeout=1)
 
     assert time.monotonic() - started < 3
     assert [a.url for a in answers] == [r.url for r in asks]
@@ -42,8 +42,8 @@ def test_a_limit_below_the_request_count_still_answers_every_request(
     site.routes["/"] = Route(headers=[("X-Name", "root")])
     asks = [Request(site.url("/"), {"X-Ask": str(n)}) for n in range(7)]
 
-    with new_session(2) as session:
-        answers = fetch_all(asks, session, timeout=5, limit=2)
+    with new_client(2) as client:
+        answers = fetch_all(asks, client, timeout=5, limit=2)
 
     assert [a.error for a in answers] == [""] * 7
     assert {a.final.first("x-name") for a in answers} == {"root"}
@@ -76,3 +76,20 @@ def test_hosts_in_no_proxy_are_fetched_directly(
 
     assert fetched.final.first("x-name") == "direct"
     assert fetched.final.first("x-answered-by") == ""
+
+
+def test_each_host_on_a_redirect_chain_gets_its_own_proxy_choice(
+    monkeypatch: pytest.MonkeyPatch,
+    site: Site,
+    raw_server: Callable[[bytes | None], str],
+) -> None:
+    site.routes["/"] = Route(status=302, headers=[("Location", "http://shop.invalid/")])
+    monkeypatch.setenv("HTTP_PROXY", raw_server(PROXY_REPLY))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    fetched = fetch(site.url("/"), timeout=5)
+
+    assert [h.status for h in fetched.hops] == [302, 200]
+    assert fetched.hops[0].first("x-answered-by") == ""
+    assert fetched.final.url == "http://shop.invalid/"
+    assert fetched.final.first("x-answered-by") == "proxy"
