@@ -240,16 +240,27 @@ def _follow(request: Request, client: Client, timeout: float) -> Fetched:
         return _failed(request, hops, f"no answer within {timeout:g} s")
     except _SlowBody:
         return _failed(request, hops, f"the body took longer than {timeout:g} s")
+    except _BadRedirect as exc:
+        return _failed(request, hops, str(exc))
     except (HTTPError, OSError, ValueError) as exc:
         return _failed(request, hops, f"{_error_name(exc)}: {_short(exc)}")
 
 
 def _next_url(url: str, location: str) -> str:
     """Where a redirect points, as a browser resolves it."""
-    target = urljoin(url, location.strip())
-    if urlsplit(target).scheme not in ("http", "https"):
-        raise LocationParseError(f"redirect to {location!r}, not an http(s) URL")
+    try:
+        target = urljoin(url, location.strip())
+        usable = urlsplit(target).scheme in ("http", "https")
+        urllib3.util.parse_url(target)
+    except (ValueError, LocationParseError):
+        usable = False
+    if not usable:
+        raise _BadRedirect(f"a redirect to {location!r} cannot be followed")
     return target
+
+
+class _BadRedirect(Exception):
+    """A Location that is not an http(s) URL."""
 
 
 def _failed(request: Request, hops: list[Hop], error: str) -> Fetched:

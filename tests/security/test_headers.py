@@ -191,7 +191,7 @@ def test_a_redirect_that_cannot_be_followed_keeps_the_hops_before_it(
 
     evidence = review(site, "/old")["fetch-failed"]
 
-    assert "not an http(s) URL" in evidence
+    assert "a redirect to 'ftp://files/x' cannot be followed" in evidence
     assert f"301 {site.url('/old')} -> 302 {site.url('/new')}" in evidence
 
 
