@@ -123,8 +123,12 @@ def explain(
 ) -> str:
     """One readable message for pydantic's first error, with file and line;
     ``kind`` names the format (``runbook``) in the message and the label, and
-    ``relocate`` maps a location in the validated data to one in the file."""
-    first = exc.errors()[0]
+    ``relocate`` maps a location in the validated data to one in the file.
+
+    An unknown field comes before any missing one: a misspelt key causes
+    both, and the spelling is what to fix."""
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     location: Location = tuple(
         part for part in first["loc"] if not str(part).startswith("function-")
     )

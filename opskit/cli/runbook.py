@@ -136,7 +136,9 @@ def _confirm(name: str) -> Confirm:
     person = started_by()
 
     def ask(step: Step, preview: str) -> Decision:
-        answer = click.confirm(f"Run step {step.name!r}: {preview}?", default=False)
+        answer = click.confirm(
+            f"Run step {step.name!r}: {preview}?", default=False, err=True
+        )
         return Decision(answer, f"{person} (terminal)")
 
     return ask

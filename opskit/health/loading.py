@@ -38,6 +38,34 @@ def load_checks(
     return checks
 
 
+def shape_problem(entry: object) -> tuple[str, str] | None:
+    """What is wrong with the shape of one check entry, as (field, message),
+    or ``None``. Values are not checked, so entries still holding runbook
+    references (``${name}``) can be checked before they are filled in."""
+    if not isinstance(entry, dict):
+        return "", "expected a mapping with name, type and the fields of its kind"
+    kind = entry.get("type")
+    if not isinstance(kind, str) or kind not in KINDS:
+        got = "missing" if kind is None else f"unknown type {kind!r}"
+        return (
+            "type",
+            f"{got}{suggest(str(kind), KINDS)}; use one of {', '.join(KINDS)}",
+        )
+
+    fields = KINDS[kind].__pydantic_fields__  # type: ignore[attr-defined]
+    takes = ", ".join(fields)
+    for key in entry:
+        if key != "type" and key not in fields:
+            return str(key), (
+                f"unknown field{suggest(str(key), list(fields))}; a {kind} check "
+                f"takes {takes}"
+            )
+    for name, info in fields.items():
+        if info.is_required() and name not in entry:
+            return name, f"missing; a {kind} check needs {name}"
+    return None
+
+
 def _entries(label: str, data: object) -> list[Any]:
     """The list under ``checks:`` (or the data itself when it is a list)."""
     if isinstance(data, dict):

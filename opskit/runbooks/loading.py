@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from opskit.errors import InputError, NotFoundError, ParameterError, suggest
+from opskit.health.loading import shape_problem
 from opskit.runbooks.model import ENV_PREFIX, NAME, PARAMETER, Runbook, references
 from opskit.yamlfile import Location, explain, label, read_yaml, where
 
@@ -70,13 +71,16 @@ def load_runbook(name: str | Path) -> LoadedRunbook:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RunbookError(f"{path}: cannot be read ({exc}); check the file") from exc
-    runbook = parse_runbook(text, str(path))
+    runbook = parse_runbook(text, str(path), path.parent)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return LoadedRunbook(runbook, str(path), digest, path.parent)
 
 
-def parse_runbook(text: str, source: str = "<runbook>") -> Runbook:
-    """Validate runbook YAML ``text``; ``source`` names it in errors."""
+def parse_runbook(
+    text: str, source: str = "<runbook>", folder: Path | None = None
+) -> Runbook:
+    """Validate runbook YAML ``text``; ``source`` names it in errors and
+    ``folder`` is where a steady state's ``checks_file`` is looked for."""
     data, lines = read_yaml(text, source, RunbookError)
     if not isinstance(data, dict):
         raise RunbookError(
@@ -88,8 +92,17 @@ def parse_runbook(text: str, source: str = "<runbook>") -> Runbook:
     except ValidationError as exc:
         raise RunbookError(explain(exc, data, lines, source, kind="runbook")) from exc
 
+    repeated = runbook.repeated_step()
+    if repeated is not None:
+        at = where(("steps", repeated, "name"), lines, source)
+        raise RunbookError(
+            f"{at}: steps[{repeated}].name: two steps are named "
+            f"{runbook.steps[repeated].name!r}; rename one (a resumed run finds "
+            "its steps by name)"
+        )
     _check_parameters(runbook, lines, source)
     _check_references(runbook, data, lines, source)
+    _check_steady_state(runbook, lines, source, folder)
     return runbook
 
 
@@ -235,6 +248,41 @@ def _check_references(
                 f"parameter{suggest(reference, list(runbook.parameters))}; declare "
                 "it under parameters, or write ${env.NAME} for an environment "
                 "variable"
+            )
+
+
+def _check_steady_state(
+    runbook: Runbook, lines: dict[Location, int], source: str, folder: Path | None
+) -> None:
+    """Steady-state checks must be well formed before the first step runs,
+    not found wanting when the run starts."""
+    steady = runbook.steady_state
+    if steady is None:
+        return
+    if not steady.checks and not steady.checks_file:
+        at = where(("steady_state",), lines, source)
+        raise RunbookError(
+            f"{at}: steady_state: names no checks; give checks or checks_file, "
+            "or remove steady_state"
+        )
+    for index, entry in enumerate(steady.checks):
+        problem = shape_problem(entry)
+        if problem is None:
+            continue
+        field, message = problem
+        location: Location = ("steady_state", "checks", index)
+        if field and isinstance(entry, dict) and field in entry:
+            location = (*location, field)
+        at = where(location, lines, source)
+        name = f"steady_state.checks[{index}]" + (f".{field}" if field else "")
+        raise RunbookError(f"{at}: {name}: {message}")
+    if steady.checks_file and folder is not None:
+        path = folder / steady.checks_file
+        if not path.is_file():
+            at = where(("steady_state", "checks_file"), lines, source)
+            raise RunbookError(
+                f"{at}: steady_state.checks_file: {path} is no file; the path "
+                "is taken from the runbook's folder"
             )
 
 

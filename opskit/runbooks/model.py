@@ -174,14 +174,14 @@ class Runbook(Strict):
                 raise ValueError(f"{name!r} is no valid name (letters, digits, _)")
         return value
 
-    @model_validator(mode="after")
-    def _unique_steps(self) -> Runbook:
+    def repeated_step(self) -> int | None:
+        """The index of the first step whose name an earlier step has."""
         seen: set[str] = set()
-        for step in self.steps:
+        for index, step in enumerate(self.steps):
             if step.name in seen:
-                raise ValueError(f"two steps are named {step.name!r}; rename one")
+                return index
             seen.add(step.name)
-        return self
+        return None
 
     def step(self, name: str) -> Step:
         """The step called ``name``."""

@@ -74,6 +74,9 @@ class Outcome(StrEnum):
 
 
 DONE = (Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.ROLLED_BACK)
+FINISHED = (Outcome.SUCCEEDED, Outcome.SKIPPED)
+"""Steps a resumed run leaves alone: a rolled-back step was undone, so it runs
+again."""
 
 
 class ConfirmationRequired(ParameterError):
@@ -240,7 +243,7 @@ class RunbookRun:
         run.resumed_from = stored.id
         run.timeline = list(stored.timeline)
         finished = {
-            s["name"]: s for s in saved.get("steps", []) if s["outcome"] in DONE
+            s["name"]: s for s in saved.get("steps", []) if s["outcome"] in FINISHED
         }
         for state in run.steps:
             if state.step.name in finished:
@@ -316,7 +319,7 @@ class RunbookRun:
         state = self.state(name) if name else self.next_step()
         if state is None:
             raise InputError(f"runbook {self.runbook.name!r}: every step has run")
-        if state.outcome in DONE:
+        if state.outcome in FINISHED:
             raise InputError(
                 f"step {state.step.name!r} has {state.outcome.value} already"
             )
@@ -403,7 +406,9 @@ class RunbookRun:
         return self.finish(error=error)
 
     def rollback(self, by: str = "") -> list[StepState]:
-        """Undo completed steps in reverse order, where they declare how."""
+        """Undo completed steps in reverse order, where they declare how. Each
+        rollback is confirmed like a step that changes things: by ``by`` when
+        a person asked for the rollback, else by the confirmation hook."""
         undone: list[StepState] = []
         for state in reversed(self.steps):
             rollback = state.step.rollback
@@ -411,6 +416,13 @@ class RunbookRun:
                 continue
             if rollback is None:
                 self._note(f"{state.step.name}: no rollback declared; left as it is")
+                continue
+            decision = self._confirm_rollback(state, by)
+            if not decision.approved:
+                self._note(
+                    f"{state.step.name}: rollback denied by {decision.by}; left "
+                    "as it is"
+                )
                 continue
             result = perform(rollback.action, self.parameters, rollback.timeout)
             state.outcome = (
@@ -420,11 +432,28 @@ class RunbookRun:
                 self._mask(result.output),
                 self._mask(result.detail),
             )
-            state.decided_by = by or self.author
+            state.decided_by = decision.by
             text = "rolled back" if result.ok else f"rollback failed: {state.detail}"
             self._add(self._entry(state, text, kind="rollback"))
             undone.append(state)
         return undone
+
+    def _confirm_rollback(self, state: StepState, by: str) -> Decision:
+        assert state.step.rollback is not None
+        if by:
+            return Decision(True, by)
+        undo = Step(
+            name=f"{state.step.name} (rollback)",
+            action=state.step.rollback.action,
+            timeout=state.step.rollback.timeout,
+        )
+        preview = self.preview(undo)
+        if self.confirm is None:
+            raise ConfirmationRequired(
+                f"rollback of {state.step.name!r} needs confirmation ({preview}); "
+                "say who asked for it (by=...) or give a confirm policy"
+            )
+        return self.confirm(undo, preview)
 
     @property
     def status(self) -> RecordStatus:

@@ -3,6 +3,9 @@ them: exit codes, what they print, and clear refusals."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -253,3 +256,45 @@ def test_list_shows_an_incident_whose_first_event_is_damaged(
     assert listed.code == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if incident.id in line)
     assert "damaged" in row and row.rstrip("│ ").endswith("-")
+
+
+PROMPTED = """\
+name: prompted
+parameters:
+  dir: {type: str}
+steps:
+  - name: Make the marker
+    action: {command: [touch, "${dir}/marker"]}
+  - name: Make another
+    action: {command: [touch, "${dir}/other"]}
+"""
+
+
+def test_runbook_run_at_a_terminal_asks_for_each_step(
+    store: Path, tmp_path: Path
+) -> None:
+    runbook = tmp_path / "prompted.runbook.yaml"
+    runbook.write_text(PROMPTED)
+    leader, follower = os.openpty()
+    os.write(leader, b"y\nn\n")
+    program = Path(sys.executable).with_name("opskit")
+    done = subprocess.run(
+        [str(program), "runbook", "run", str(runbook), "-p", "dir", str(tmp_path)],
+        stdin=follower,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    os.close(follower)
+    os.close(leader)
+
+    assert "Run step 'Make the marker': touch" in done.stderr
+    assert (tmp_path / "marker").exists()
+    assert not (tmp_path / "other").exists()
+    assert done.returncode == 1
+    saved = RecordStore.open(store).load(done.stdout.strip())
+    authors = {e.step: e.author for e in saved.record.timeline if e.step}
+    assert authors == {
+        "Make the marker": "dana@ops (terminal)",
+        "Make another": "dana@ops (terminal)",
+    }

@@ -30,6 +30,13 @@ steps:
 """
 
 
+STEADY = """\
+steady_state:
+  checks:
+    - {{name: db, {}}}
+"""
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "broken.runbook.yaml"
     path.write_text(text)
@@ -40,7 +47,8 @@ def refusal(tmp_path: Path, text: str) -> str:
     path = write(tmp_path, text)
     with pytest.raises(RunbookError) as caught:
         load_runbook(path)
-    return str(caught.value).replace(str(path), "FILE")
+    message = str(caught.value).replace(str(path), "FILE")
+    return message.replace(str(tmp_path), "DIR")
 
 
 def test_the_shipped_runbooks_load() -> None:
@@ -73,7 +81,7 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
     [
         (
             "name: x\nsteps:\n  - name: a\n    action: {command: [true]\n",
-            "not valid YAML",
+            "FILE:5: not valid YAML",
         ),
         ("- just\n- a list\n", "a runbook is a mapping"),
         (
@@ -99,7 +107,7 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
         ),
         (
             GOOD.replace('[echo, restart, "${service}"]', "[]"),
-            "steps[0] 'Restart'.action: command: give the program",
+            "FILE:7: steps[0] 'Restart'.action: command: give the program",
         ),
         (
             GOOD.replace('"${service}"', '"${servcie}"'),
@@ -108,7 +116,7 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
         ),
         (
             GOOD + "  - name: Restart\n    action: {manual: again}\n",
-            "two steps are named 'Restart'",
+            "FILE:10: steps[1].name: two steps are named 'Restart'; rename one",
         ),
         (
             GOOD.replace("{type: int, default: 2}", "{type: int, default: two}"),
@@ -119,7 +127,7 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
                 '      command: [echo, restart, "${service}"]',
                 "      python: not a path",
             ),
-            "python: 'not a path' is no dotted path",
+            "FILE:7: steps[0] 'Restart'.action: python: 'not a path' is no dotted path",
         ),
         (
             GOOD.replace("{type: str, default: shop}", "{type: text}"),
@@ -127,11 +135,52 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
         ),
         (
             GOOD.replace("[echo, restart", "[true, restart"),
-            "command: true reads as a boolean in YAML; write it in quotes",
+            "FILE:8: steps[0] 'Restart'.action.command: true reads as a boolean "
+            "in YAML; write it in quotes",
         ),
         (
             GOOD.replace("    timeout: 10", "    retries: {attempts: 0}"),
             "FILE:9: steps[0] 'Restart'.retries.attempts: Input should be greater",
+        ),
+        (
+            GOOD + "    rollback:\n      actoin: {command: [echo, undo]}\n",
+            "FILE:11: steps[0] 'Restart'.rollback.actoin: not a runbook field",
+        ),
+        (
+            GOOD.replace(
+                '      command: [echo, restart, "${service}"]',
+                "      http: {url: 'http://localhost/', method: FETCH}",
+            ),
+            "FILE:8: steps[0] 'Restart'.action.http.method: Input should be 'GET'",
+        ),
+        (
+            GOOD.replace(
+                "steps:\n", STEADY.format("type: sqlitee, path: x.db") + "steps:\n"
+            ),
+            "FILE:7: steady_state.checks[0].type: unknown type 'sqlitee' (did you "
+            "mean 'sqlite'?)",
+        ),
+        (
+            GOOD.replace(
+                "steps:\n", STEADY.format("type: sqlite, pth: x.db") + "steps:\n"
+            ),
+            "FILE:7: steady_state.checks[0].pth: unknown field (did you mean "
+            "'path'?); a sqlite check takes",
+        ),
+        (
+            GOOD.replace("steps:\n", STEADY.format("type: tcp, host: db") + "steps:\n"),
+            "FILE:7: steady_state.checks[0].port: missing; a tcp check needs port",
+        ),
+        (
+            GOOD.replace(
+                "steps:\n", "steady_state:\n  checks_file: nowhere.yaml\nsteps:\n"
+            ),
+            "FILE:6: steady_state.checks_file: DIR/nowhere.yaml is no file; the "
+            "path is taken from the runbook's folder",
+        ),
+        (
+            GOOD.replace("steps:\n", "steady_state: {}\nsteps:\n"),
+            "FILE:5: steady_state: names no checks",
         ),
     ],
     ids=[
@@ -150,6 +199,13 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
         "unknown-parameter-type",
         "unquoted-boolean",
         "zero-attempts",
+        "misspelt-rollback-field",
+        "unknown-http-method",
+        "unknown-steady-check-type",
+        "unknown-steady-check-field",
+        "missing-steady-check-field",
+        "missing-checks-file",
+        "empty-steady-state",
     ],
 )
 def test_each_kind_of_mistake_is_refused_with_file_line_and_field(

@@ -115,6 +115,77 @@ def test_a_critical_failure_stops_the_run_and_rolls_back_in_reverse(
     assert broke.author == "policy: approve"
 
 
+def test_each_rollback_asks_the_confirmation_hook(tmp_path: Path, store: Path) -> None:
+    asked: list[str] = []
+
+    def only_b(step: Any, preview: str) -> Decision:
+        asked.append(step.name)
+        return Decision(step.name != "Create A (rollback)", "alice (terminal)")
+
+    run = RunbookRun(
+        load_runbook(write(tmp_path, ROLLBACKS)), {"dir": str(tmp_path)}, confirm=only_b
+    )
+    result = run.run(rollback_on_failure=True)
+
+    assert asked[-2:] == ["Create B (rollback)", "Create A (rollback)"]
+    assert outcomes(run)["Create B"] == "rolled-back"
+    assert outcomes(run)["Create A"] == "succeeded"
+    assert (tmp_path / "A").exists() and not (tmp_path / "B").exists()
+    texts = [e.text for e in result.record.timeline]
+    assert "Create A: rollback denied by alice (terminal); left as it is" in texts
+    undone = next(e for e in result.record.timeline if e.kind == "rollback")
+    assert undone.author == "alice (terminal)"
+
+
+MANUAL_ROLLBACK = """\
+name: manual-rollback
+parameters:
+  dir: {type: str}
+steps:
+  - name: Switch traffic
+    changes: false
+    action: {command: [touch, "${dir}/switched"]}
+    rollback: {action: {manual: Point the load balancer back at the primary}}
+  - name: Break
+    action: {command: ["false"]}
+"""
+
+
+def test_a_manual_rollback_is_rolled_back_only_when_someone_says_so(
+    tmp_path: Path, store: Path
+) -> None:
+    denied = RunbookRun(
+        load_runbook(write(tmp_path, MANUAL_ROLLBACK)),
+        {"dir": str(tmp_path)},
+        confirm=policy("deny"),
+    )
+    denied.run(rollback_on_failure=True)
+    assert outcomes(denied)["Switch traffic"] == "succeeded"
+
+    unattended = RunbookRun(
+        load_runbook(write(tmp_path, MANUAL_ROLLBACK)), {"dir": str(tmp_path)}
+    )
+    unattended.run_step("Switch traffic")
+    with pytest.raises(ParameterError, match="rollback of 'Switch traffic' needs"):
+        unattended.rollback()
+    assert unattended.rollback(by="bob")[0].decided_by == "bob"
+    assert outcomes(unattended)["Switch traffic"] == "rolled-back"
+
+
+def test_a_resumed_run_runs_rolled_back_steps_again(
+    tmp_path: Path, store: Path
+) -> None:
+    stopped = approved(tmp_path, ROLLBACKS).run(rollback_on_failure=True)
+    assert not (tmp_path / "A").exists()
+
+    again = RunbookRun.resume(stopped.location, store=store, confirm=policy("approve"))
+
+    assert again.next_step() is not None
+    assert again.next_step().step.name == "Create A"  # type: ignore[union-attr]
+    again.run_step()
+    assert (tmp_path / "A").exists()
+
+
 def test_without_rollback_completed_steps_stay_done(
     tmp_path: Path, store: Path
 ) -> None:
