@@ -21,7 +21,7 @@ import secrets
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from opskit.records import (
     started_by,
 )
 from opskit.storage import ObjectExists, Storage, open_storage
+from opskit.targets import parse_duration
 
 logger = logging.getLogger(__name__)
 
@@ -214,15 +215,18 @@ class Incident:
         *,
         commander: str = "",
         title: str = "",
-        began_at: datetime | None = None,
+        began_at: datetime | str | None = None,
         store: str | Path | None = None,
         by: str = "",
     ) -> Incident:
         """Open a new incident; detection time is now, impact may have begun
-        earlier (``began_at``), which gives the time to detect."""
+        earlier (``began_at``: a time, or text for ``parse_began_at``), which
+        gives the time to detect."""
         if not str(service).strip():
             raise ParameterError("service: name the affected service")
         now = utc_now()
+        if isinstance(began_at, str):
+            began_at = parse_began_at(began_at, now) if began_at.strip() else None
         incident_id = f"INC-{now:%Y%m%d}-{secrets.token_hex(3)}"
         incident = cls(incident_id, _storage(store, create=True))
         incident._append(
@@ -297,6 +301,11 @@ class Incident:
     def opened_at(self) -> datetime:
         assert self._state.opened_at is not None
         return self._state.opened_at
+
+    @property
+    def began_at(self) -> datetime | None:
+        """When impact began, if someone said; detection is ``opened_at``."""
+        return self._state.began_at
 
     @property
     def closed(self) -> bool:
@@ -735,6 +744,32 @@ def _checklist(detected_at: datetime) -> list[ChecklistItem]:
         for phase in PHASES
         for number, text in enumerate(phase.items, start=1)
     ]
+
+
+def parse_began_at(text: str, now: datetime | None = None) -> datetime:
+    """When impact began: an ISO 8601 time (UTC when it names no zone) or a
+    duration before now such as ``25m`` or ``2h``. A time after now is
+    refused: time to detect cannot be negative."""
+    now = now or utc_now()
+    value = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?\s*[smhd]?", value):
+        began = now - timedelta(seconds=parse_duration(value, "began_at"))
+    else:
+        try:
+            began = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ParameterError(
+                f"began_at: {text!r} is neither a time nor a duration; write "
+                "2026-12-04T05:40Z or 25m (minutes before now)"
+            ) from exc
+        if began.tzinfo is None:
+            began = began.replace(tzinfo=UTC)
+    if began > now:
+        raise ParameterError(
+            f"began_at: {text!r} is after now ({now:%Y-%m-%d %H:%M} UTC); give "
+            "when the impact began"
+        )
+    return began
 
 
 def _severity(value: str) -> Sev:

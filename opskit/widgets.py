@@ -18,7 +18,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from opskit.errors import OpskitError, ParameterError
+from opskit.errors import CheckFailed, OpskitError, ParameterError
 from opskit.health import HealthCheck, HealthMonitor, run_checks
 from opskit.incident import Incident, IncidentStatus
 from opskit.records import TimelineEntry, started_by
@@ -175,9 +175,27 @@ class IncidentBoard:
     ) -> StepState:
         """Run a runbook step. Pressing its Run button is the confirmation;
         without a decision the run's confirmation hook (a policy) decides."""
-        state = self._run().run_step(name, decision=decision)
+        run = self._run()
+        if not any(s.started_at for s in run.steps) and "before" not in run.steady:
+            self._hold_steady_state(run)
+        state = run.run_step(name, decision=decision)
+        if run.next_step() is None and "after" not in run.steady:
+            run.check_steady_state("after")
         self.render()
         return state
+
+    def _hold_steady_state(self, run: RunbookRun) -> None:
+        """Before the first step: the runbook's steady state must hold, as
+        with ``opskit runbook run``, unless the run is forced."""
+        if run.start():
+            return
+        reason, run.stopped = run.stopped, ""
+        del run.steady["before"]
+        self.render()
+        raise CheckFailed(
+            f"runbook {run.runbook.name!r}: {reason} (force=True in RunbookRun, "
+            "or the notebook's force_runbook parameter); Run checks it again"
+        )
 
     def click_run(self, name: str) -> StepState:
         """What a step's Run button does: run it, confirmed by the author."""

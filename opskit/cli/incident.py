@@ -37,14 +37,31 @@ def incident() -> None:
 )
 @click.option("--commander", default="", help="The incident commander.")
 @click.option("--title", default="", help="One line; default: '<service> incident'.")
+@click.option(
+    "--began-at",
+    default="",
+    help="When impact began, for time to detect: 2026-12-04T05:40Z, or 25m ago.",
+)
 @store_option
 @by_option
 def open_command(
-    service: str, severity: str, commander: str, title: str, store: str, by: str
+    service: str,
+    severity: str,
+    commander: str,
+    title: str,
+    began_at: str,
+    store: str,
+    by: str,
 ) -> None:
     """Open an incident for SERVICE and print its id."""
     opened = Incident.open(
-        service, severity, commander=commander, title=title, store=store, by=by
+        service,
+        severity,
+        commander=commander,
+        title=title,
+        began_at=began_at,
+        store=store,
+        by=by,
     )
     err.print(f"opened {opened.severity.value} for {opened.service}")
     out.print(opened.id)

@@ -70,6 +70,60 @@ def test_scripted_runs_ask_the_policy(board: IncidentBoard, demo: Demo) -> None:
     assert "denied by policy: deny" in board.timeline.value
 
 
+def test_the_runbook_steady_state_is_checked_before_the_first_step_and_after_the_last(
+    board: IncidentBoard,
+) -> None:
+    board.steps[0].run_button.click()
+    texts = [e.text for e in board.incident.timeline]
+    assert "steady state before: 1 check: 1 healthy" in texts
+    assert not any(t.startswith("steady state after") for t in texts)
+
+    for row in board.steps[1:]:
+        row.run_button.click()
+
+    assert board.run is not None
+    assert board.run.next_step() is None
+    texts = [e.text for e in board.incident.timeline]
+    assert texts.count("steady state before: 1 check: 1 healthy") == 1
+    assert texts[-1] == "steady state after: 1 check: 1 healthy"
+
+
+def test_a_steady_state_that_does_not_hold_keeps_the_steps_from_running(
+    demo: Demo, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "nowhere"
+    workdir.mkdir()
+    incident = Incident.open("demo", "SEV2", store=str(tmp_path / "records"))
+    loaded = load_runbook("demo-database")
+    board = IncidentBoard(
+        incident,
+        run=RunbookRun(loaded, {"workdir": str(workdir)}, confirm=policy("deny")),
+        author="alice",
+    )
+
+    board.steps[0].run_button.click()
+
+    assert "the steady state did not hold before the first step" in board.message.value
+    assert "force_runbook" in board.message.value
+    assert board.run is not None
+    assert board.run.steps[0].outcome.value == "pending"
+    assert not board.steps[0].run_button.disabled
+
+    forced = IncidentBoard(
+        incident,
+        run=RunbookRun(
+            loaded, {"workdir": str(workdir)}, confirm=policy("deny"), force=True
+        ),
+        author="alice",
+    )
+    forced.steps[1].run_button.click()
+    assert forced.message.value == ""
+    assert forced.run is not None
+    assert forced.run.steps[1].outcome.value == "succeeded"
+    notes = [e.text for e in incident.timeline]
+    assert "steady state does not hold; going on because forced" in notes
+
+
 def test_skip_records_who_skipped(board: IncidentBoard) -> None:
     board.steps[1].skip_button.click()
 

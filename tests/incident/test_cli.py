@@ -298,3 +298,33 @@ def test_runbook_run_at_a_terminal_asks_for_each_step(
         "Make the marker": "dana@ops (terminal)",
         "Make another": "dana@ops (terminal)",
     }
+
+
+def test_incident_open_takes_when_impact_began_for_time_to_detect(
+    opskit: Invoke, store: Path
+) -> None:
+    opened = opskit("incident", "open", "shop", "--began-at", "25m")
+    at_time = opskit("incident", "open", "cart", "--began-at", "2026-01-05T10:00")
+
+    assert opened.code == 0, opened.stderr
+    metrics = Incident.reopen(opened.stdout.strip(), store).metrics()
+    assert metrics["time_to_detect_seconds"] == pytest.approx(1500, abs=30)
+    began = Incident.reopen(at_time.stdout.strip(), store).began_at
+    assert began is not None and began.isoformat() == "2026-01-05T10:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("yesterday", "began_at: 'yesterday' is neither a time nor a duration"),
+        ("2999-01-01T00:00Z", "began_at: '2999-01-01T00:00Z' is after now"),
+    ],
+)
+def test_incident_open_refuses_a_began_at_it_cannot_use(
+    opskit: Invoke, store: Path, given: str, expected: str
+) -> None:
+    refused = opskit("incident", "open", "shop", "--began-at", given)
+
+    assert refused.code == 2
+    assert expected in refused.stderr
+    assert not (store / "incident-log").exists()
