@@ -236,14 +236,17 @@ def rto_report(
             f"since: {since.isoformat()} is not before {until.isoformat()}"
         )
     window = until - since
-    everything = load_drills(store, since=since - window, services=services)
-    current = everything[everything["started_at"] >= since]
-    current = current[current["started_at"] <= until]
-    previous = everything[everything["started_at"] < since]
+    history = load_drills(store, services=services)
+    history = history[history["started_at"] <= until]
+    current = history[history["started_at"] >= since]
+    previous = history[history["started_at"] >= since - window]
+    previous = previous[previous["started_at"] < since]
     tiers = load_tiers(tiers_file)
 
     summary = _summary(current, previous)
-    names = list(services) or sorted(set(summary["service"]))
+    names = list(services) or sorted(
+        set(history["name"]) | set(drill_periods or {}) | set(backup_stores or {})
+    )
     report = RtoReport(
         since=since,
         until=until,
@@ -251,8 +254,8 @@ def rto_report(
         drills=_drill_table(current),
         summary=summary,
         misses=_misses(current),
-        overdue=_overdue(everything, names, until, drill_periods or {}, default_period),
-        stale=_stale(backup_stores or {}, summary, tiers, until),
+        overdue=_overdue(history, names, until, drill_periods or {}, default_period),
+        stale=_stale(backup_stores or {}, history, tiers, until),
     )
     report.figures = _figures(current)
     report.images = {name: _png(figure) for name, figure in report.figures.items()}
@@ -377,35 +380,44 @@ def _overdue(
 
 def _stale(
     stores: Mapping[str, str],
-    summary: pd.DataFrame,
+    history: pd.DataFrame,
     tiers: dict[str, Tier],
     until: datetime,
 ) -> pd.DataFrame:
+    """Services whose newest backup is older than their tier's RPO (the tier
+    of their latest drill), or which have no backup at all."""
     from opskit.backups.store import BackupStore
 
     rows = []
     for service, location in stores.items():
-        tier_names = summary.loc[summary["service"] == service, "tier"]
+        tier_names = history.loc[history["name"] == service, "tier"]
         tier = tiers.get(str(tier_names.iloc[-1])) if len(tier_names) else None
         if tier is None:
             raise ParameterError(
-                f"backup_stores: {service!r} has no drill in the window, so its "
-                "tier (and RPO) is unknown; drill it first or leave it out"
+                f"backup_stores: {service!r} has never been drilled, so its tier "
+                "(and RPO) is unknown; drill it first or leave it out"
             )
-        newest = BackupStore.open(location).find("latest").taken_at
-        age = until - newest
-        if age.total_seconds() > tier.rpo_seconds:
-            rows.append(
-                {
-                    "service": service,
-                    "store": location,
-                    "newest_backup_at": newest,
-                    "age_seconds": age.total_seconds(),
-                    "rpo_seconds": tier.rpo_seconds,
-                    "detail": f"newest backup is {_duration(age)} old; the "
-                    f"{tier.name} RPO is {format_duration(tier.rpo_seconds)}",
-                }
-            )
+        backups = BackupStore.open(location)
+        newest = backups.find("latest").taken_at if backups.backup_ids() else None
+        age = until - newest if newest is not None else None
+        if age is not None and age.total_seconds() <= tier.rpo_seconds:
+            continue
+        rows.append(
+            {
+                "service": service,
+                "store": location,
+                "newest_backup_at": newest,
+                "age_seconds": age.total_seconds() if age is not None else None,
+                "rpo_seconds": tier.rpo_seconds,
+                "detail": (
+                    f"newest backup is {_duration(age)} old; the {tier.name} RPO "
+                    f"is {format_duration(tier.rpo_seconds)}"
+                    if age is not None
+                    else f"no backup in {location}; the {tier.name} RPO is "
+                    f"{format_duration(tier.rpo_seconds)}"
+                ),
+            }
+        )
     return pd.DataFrame(
         rows,
         columns=[

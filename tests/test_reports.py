@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from opskit.demo import Demo
+from opskit.errors import ParameterError
 from opskit.notebooks import run_notebook
 from opskit.phases import Phase, PhaseStatus
 from opskit.record_store import RecordStore
@@ -59,6 +60,7 @@ def drill(
 
 ORDERS_RTO = [300.0, 420.0, 1200.0, 360.0, 500.0]  # critical: 15 min target
 BILLING_RTO = [1800.0, 2400.0, 4000.0]  # standard: 1 h target
+NOVEMBER = ("report", "rto", "--until", "2026-12-01", "--window-days", "30")
 
 
 @pytest.fixture
@@ -148,6 +150,79 @@ def test_a_backup_older_than_the_rpo_is_stale(store: Path, demo: Demo) -> None:
     assert "the critical RPO is 5 min" in stale.stale["detail"].iloc[0]
 
 
+def test_services_that_stopped_drilling_or_never_did_are_overdue(
+    store: Path,
+) -> None:
+    RecordStore.open(store).save(drill("payments", UNTIL - timedelta(days=90), 60, 30))
+
+    report = rto_report(
+        store,
+        until=UNTIL,
+        window_days=30,
+        drill_periods={"search": timedelta(days=1)},
+        default_period=timedelta(days=14),
+    )
+
+    overdue = report.overdue.set_index("service")["detail"].to_dict()
+    assert overdue == {
+        "payments": "no passing drill within 14 d (last passed 2026-09-02 00:00 UTC)",
+        "search": "no passing drill within 24 h (none passed)",
+    }
+    assert "payments" not in set(report.summary["service"])
+    assert report.status is RecordStatus.FAILED
+
+
+def test_an_empty_backup_store_is_stale_and_any_drilled_service_has_a_tier(
+    store: Path, tmp_path: Path, demo: Demo
+) -> None:
+    empty = tmp_path / "no-backups"
+    empty.mkdir()
+
+    report = rto_report(
+        store,
+        until=UNTIL - timedelta(days=40),
+        window_days=5,
+        backup_stores={"orders": str(empty)},
+    )
+
+    assert report.summary.empty  # orders was last drilled before this window
+    stale = report.stale.set_index("service").loc["orders"]
+    assert stale["detail"] == f"no backup in {empty}; the critical RPO is 5 min"
+    assert stale["newest_backup_at"] is None
+    with pytest.raises(ParameterError, match="'search' has never been drilled"):
+        rto_report(store, until=UNTIL, backup_stores={"search": str(demo.backup_store)})
+
+
+def test_the_command_takes_drill_periods_from_the_schedule(
+    opskit: Invoke, store: Path, tmp_path: Path
+) -> None:
+    schedule = tmp_path / "drills.yaml"
+    schedule.write_text(
+        "drills:\n"
+        "  - name: restore-orders\n"
+        "    notebook: restore_drill\n"
+        "    parameters: {service: orders}\n"
+        '    schedule: "0 3 * * *"\n'
+        "    tier: critical\n"
+        "    owner: dana\n"
+        "  - name: billing\n"
+        "    notebook: restore_drill\n"
+        '    schedule: "@monthly"\n'
+        "    tier: standard\n"
+        "    owner: dana\n"
+    )
+
+    outcome = opskit(*NOVEMBER, "--store", str(store), "--schedule", str(schedule))
+
+    assert outcome.code == 1, outcome.stderr
+    record = RecordStore.open(store).load(outcome.stdout.strip()).record
+    due = {c.name: c.detail for c in record.checks if c.name.endswith("drill due")}
+    assert due == {
+        "orders: drill due": "no passing drill within 24 h (last passed 2026-11-26 "
+        "00:00 UTC)"
+    }
+
+
 def test_the_figures_show_the_drills_and_their_targets(store: Path) -> None:
     report = rto_report(store, until=UNTIL, window_days=30)
 
@@ -219,18 +294,7 @@ def test_the_command_writes_the_page_and_exits_1_on_misses(
 ) -> None:
     page = tmp_path / "rto.html"
 
-    outcome = opskit(
-        "report",
-        "rto",
-        "--store",
-        str(store),
-        "--until",
-        "2026-12-01",
-        "--window-days",
-        "30",
-        "--out",
-        str(page),
-    )
+    outcome = opskit(*NOVEMBER, "--store", str(store), "--out", str(page))
 
     assert outcome.code == 1, outcome.stderr
     assert "2 missed targets, 1 overdue drills, 0 stale backups" in outcome.stderr
