@@ -4,6 +4,7 @@ XML, a fleet record, and an alert for the drill that failed."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +103,9 @@ def test_a_fleet_runs_in_parallel_and_reports_each_drill(
 
     assert outcome.code == 1, outcome.stderr
     assert "1 of 3 drills passed" in outcome.stderr
+    assert re.search(r"drills .* 3/3", outcome.stderr), outcome.stderr  # the bar
+    for line in ("restore-ok: passed", "restore-bad: failed", "restore-broken: error"):
+        assert line in outcome.stderr.splitlines()
     suite = ElementTree.parse(chdir_tmp / "fleet.xml").getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (
         "3",
