@@ -3,15 +3,18 @@ code a CI gate can use (1 when a finding meets --fail-on)."""
 
 from __future__ import annotations
 
+import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from opskit.cli.app import EXIT_CODES, cli, err, out, store_option
 from opskit.errors import InputError
-from opskit.records import Finding, Severity
+from opskit.records import Finding, RecordStatus, Severity
 from opskit.security import formats
 from opskit.security.envvars import CLIENT_PREFIXES
 from opskit.security.review import run_review
@@ -127,14 +130,17 @@ def review(
     )
     location = result.file(store)
 
-    report = {
-        "json": lambda: formats.to_json(result.findings, result.grade),
-        "sarif": lambda: formats.to_sarif(result.findings),
-        "junit": lambda: formats.to_junit(result.findings, Severity(fail_on.lower())),
-    }.get(fmt)
-    if report is None:
-        _print_table(result.findings)
-    elif output:
+    broke = result.record.reason if result.status is RecordStatus.ERROR else ""
+    writers: dict[str, Callable[[], str]] = {
+        "json": lambda: formats.to_json(result.findings, result.grade, broke),
+        "sarif": lambda: formats.to_sarif(result.findings, broke),
+        "junit": lambda: formats.to_junit(
+            result.findings, Severity(fail_on.lower()), broke
+        ),
+        "table": lambda: _table_text(result.findings),
+    }
+    report = writers[fmt]
+    if output:
         try:
             Path(output).write_text(report() + "\n", encoding="utf-8")
         except OSError as exc:
@@ -142,6 +148,8 @@ def review(
                 f"--output {output}: cannot write the report ({exc.strerror}); the "
                 f"review itself is filed at {location}"
             ) from exc
+    elif fmt == "table":
+        out.print(_table(result.findings))
     else:
         click.echo(report())
     for unused in result.record.details.get("unused_suppressions", []):
@@ -151,7 +159,14 @@ def review(
     sys.exit(EXIT_CODES[result.status])
 
 
-def _print_table(findings: list[Finding]) -> None:
+def _table_text(findings: list[Finding]) -> str:
+    """The findings table as plain text, for --output."""
+    text = io.StringIO()
+    Console(file=text, width=200, highlight=False, markup=False).print(_table(findings))
+    return text.getvalue().rstrip()
+
+
+def _table(findings: list[Finding]) -> Table:
     table = Table("severity", "check", "id", "title", "where", "evidence", "suppressed")
     for f in sorted(findings, key=lambda f: (-f.severity.rank, f.check, f.id)):
         table.add_row(
@@ -163,4 +178,4 @@ def _print_table(findings: list[Finding]) -> None:
             f.evidence,
             f.suppressed,
         )
-    out.print(table)
+    return table

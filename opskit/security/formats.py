@@ -20,10 +20,13 @@ _SARIF_LEVEL = {
 _FILE_LINE = re.compile(r"^(?P<uri>[^:]+):(?P<line>\d+)(?::(?P<column>\d+))?$")
 
 
-def to_json(findings: list[Finding], grade: Grade) -> str:
-    """Every finding with the grade, as one JSON document."""
+def to_json(findings: list[Finding], grade: Grade, error: str = "") -> str:
+    """Every finding with the grade, as one JSON document; ``error`` says why
+    a review broke (its grade is then ``-``)."""
     return json.dumps(
         {
+            "status": "error" if error else "complete",
+            "error": error,
             "grade": grade.letter,
             "score": grade.score,
             "findings": [
@@ -35,8 +38,9 @@ def to_json(findings: list[Finding], grade: Grade) -> str:
     )
 
 
-def to_sarif(findings: list[Finding]) -> str:
-    """A SARIF 2.1.0 log, one result per unsuppressed finding."""
+def to_sarif(findings: list[Finding], error: str = "") -> str:
+    """A SARIF 2.1.0 log, one result per finding; a review that broke
+    (``error``) is an unsuccessful invocation, so no viewer shows it clean."""
     rules = sorted({f.id: f for f in findings}.values(), key=lambda f: f.id)
     results = [
         {
@@ -74,21 +78,36 @@ def to_sarif(findings: list[Finding]) -> str:
                     }
                 },
                 "results": results,
+                "invocations": [
+                    {
+                        "executionSuccessful": not error,
+                        "toolExecutionNotifications": (
+                            [{"level": "error", "message": {"text": error}}]
+                            if error
+                            else []
+                        ),
+                    }
+                ],
             }
         ],
     }
     return json.dumps(log, indent=2)
 
 
-def to_junit(findings: list[Finding], fail_on: Severity) -> str:
-    """JUnit XML: one test case per finding, failing when it meets the gate."""
+def to_junit(findings: list[Finding], fail_on: Severity, error: str = "") -> str:
+    """JUnit XML: one test case per finding, failing when it meets the gate;
+    a review that broke adds a test case in error with ``error``."""
     failing = {id(f) for f in at_or_above(findings, fail_on)}
     suite = ET.Element(
         "testsuite",
         name="opskit security review",
-        tests=str(len(findings)),
+        tests=str(len(findings) + bool(error)),
         failures=str(len(failing)),
+        errors=str(int(bool(error))),
     )
+    if error:
+        case = ET.SubElement(suite, "testcase", classname="review", name="review")
+        ET.SubElement(case, "error", message="the review broke").text = error
     for finding in findings:
         case = ET.SubElement(
             suite,

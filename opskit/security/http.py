@@ -236,6 +236,10 @@ def _follow(request: Request, client: Client, timeout: float) -> Fetched:
                     f"more than {client.max_redirects} redirects (a loop?)",
                 )
             url = _next_url(url, location)
+    except urllib3.exceptions.NewConnectionError as exc:
+        # urllib3 files a refused or unresolvable connection under timeouts.
+        reason = str(exc).rpartition("new connection: ")[2][:200]
+        return _failed(request, hops, f"connection failed: {reason}")
     except (TimeoutError, TransportTimeout):
         return _failed(request, hops, f"no answer within {timeout:g} s")
     except _SlowBody:

@@ -190,6 +190,14 @@ def run_review(
         gated = at_or_above(findings, gate)
         status = RecordStatus.FAILED if gated else RecordStatus.PASSED
         reason = f"{len(gated)} finding(s) at or above {gate.value}" if gated else ""
+        unreviewed = _unreviewed(findings)
+        if unreviewed:
+            status, graded = RecordStatus.ERROR, Grade(0, "-")
+            reason = (
+                f"{len(unreviewed)} of {len(urls)} URL(s) could not be reviewed "
+                f"({'; '.join(unreviewed)}); a grade would vouch for a site "
+                "nobody saw"
+            )
     except OpskitError as exc:
         status, reason = RecordStatus.ERROR, str(exc)
         graded = Grade(0, "-")  # a review that broke earns no grade
@@ -272,6 +280,15 @@ def _run_checks(timer: PhaseTimer, given: _Inputs) -> list[Finding]:
             "files, a lockfile or a token"
         )
     return findings
+
+
+def _unreviewed(findings: Sequence[Finding]) -> list[str]:
+    """``url: why`` for each URL whose answer never came (unless suppressed)."""
+    return [
+        f"{f.location}: {f.evidence}"
+        for f in findings
+        if f.id == "fetch-failed" and not f.suppressed
+    ]
 
 
 def _check_inputs(

@@ -4,6 +4,7 @@ gate, the record, and the formats CI systems read."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import date
 from pathlib import Path
@@ -168,6 +169,74 @@ def test_a_server_that_trickles_its_body_is_cut_off_at_the_timeout(
 
     assert time.monotonic() - started < 6
     assert "fetch-failed" in {f.id for f in result.findings}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_site_that_refuses_the_connection_is_no_pass_and_gets_no_grade() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/"
+
+    started = time.monotonic()
+    result = run_review(urls=[url], timeout=5, fail_on="critical")
+
+    assert time.monotonic() - started < 3  # refused at once, not timed out
+    (failed,) = [f for f in result.findings if f.id == "fetch-failed"]
+    assert failed.evidence.startswith("connection failed: [Errno 111]")
+    assert result.status is RecordStatus.ERROR
+    assert result.grade.letter == "-"
+    assert result.record.reason.startswith(
+        f"1 of 1 URL(s) could not be reviewed ({url}"
+    )
+
+
+def test_a_broken_review_reads_as_broken_in_every_format(
+    opskit: Invoke, tmp_path: Path, record_store: Path
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/"
+    base = ["review", "--url", url, "--record-store", str(record_store)]
+
+    as_json = opskit(*base, "--format", "json")
+    sarif = opskit(*base, "--format", "sarif")
+    junit = opskit(*base, "--format", "junit")
+    missing = opskit(
+        "review",
+        "--build",
+        str(tmp_path / "nowhere"),
+        "--format",
+        "sarif",
+        "--record-store",
+        str(record_store),
+    )
+
+    assert {as_json.code, sarif.code, junit.code, missing.code} == {2}
+    document = json.loads(as_json.stdout)
+    assert (document["status"], document["grade"]) == ("error", "-")
+    assert "could not be reviewed" in document["error"]
+    (run,) = json.loads(sarif.stdout)["runs"]
+    assert run["invocations"][0]["executionSuccessful"] is False
+    suite = ET.fromstring(junit.stdout)
+    assert (suite.get("errors"), suite.get("tests")) == ("1", "2")
+    (broken,) = json.loads(missing.stdout)["runs"][0]["invocations"]
+    assert "nowhere" in broken["toolExecutionNotifications"][0]["message"]["text"]
+
+
+def test_the_table_goes_to_output_when_asked(
+    opskit: Invoke, tmp_path: Path, record_store: Path
+) -> None:
+    target = tmp_path / "findings.txt"
+
+    demo = ["review", "--build", "demo", "--record-store", str(record_store)]
+    outcome = opskit(*demo, "--output", str(target))
+
+    assert outcome.code == 1
+    assert "aws-access-key-id" not in outcome.stdout
+    assert "aws-access-key-id" in target.read_text()
+    assert "severity" in target.read_text().splitlines()[1]
 
 
 def test_the_cli_names_an_unwritable_report_path(
