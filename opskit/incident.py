@@ -700,7 +700,8 @@ def list_incidents(store: str | Path | None = None) -> list[dict[str, Any]]:
         reverse=True,
     )
     rows = [_summary(Incident(incident_id, storage)) for incident_id in ids]
-    return [row for row in rows if row is not None]
+    kept = [row for row in rows if row is not None]
+    return sorted(kept, key=lambda row: row["opened_at"] or _EPOCH, reverse=True)
 
 
 def _summary(incident: Incident) -> dict[str, Any] | None:
@@ -725,6 +726,9 @@ def _summary(incident: Incident) -> dict[str, Any] | None:
         "opened_at": state.opened_at,
         "closed": incident.closed and not damaged,
     }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _storage(store: str | Path | None, create: bool = False) -> Storage:

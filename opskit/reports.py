@@ -108,10 +108,11 @@ class RtoReport:
         """Two lines for a terminal or a notebook."""
         services = self.summary["service"].nunique()
         if self.drills.empty:
+            named = ", ".join(self.services) or "any service"
             return (
                 f"RTO/RPO report {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}: "
-                "no drills in the window\nno evidence: no drill records in the "
-                "window for these services: failed"
+                f"no drills in the window\nno evidence: no drill records in the "
+                f"window for {named}: failed"
             )
         return (
             f"RTO/RPO report {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}: "

@@ -287,6 +287,13 @@ def test_services_filter_and_an_empty_window(store: Path) -> None:
     assert empty.summary.empty and empty.drills.empty
     assert empty.status is RecordStatus.FAILED  # no evidence is not a pass
     assert "no drills in the window" in empty.summary_text()
+    assert "window for any service: failed" in empty.summary_text()
+    billing_only = rto_report(
+        store, until=UNTIL - timedelta(days=100), window_days=5, services=["billing"]
+    )
+    assert "no drill records in the window for billing: failed" in (
+        billing_only.summary_text()
+    )
 
 
 def test_the_command_writes_the_page_and_exits_1_on_misses(

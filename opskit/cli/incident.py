@@ -3,6 +3,7 @@ incidents from a terminal, on the same saved state the notebook uses."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 from rich.table import Table
 
 from opskit.cli.app import cli, err, out, store_option
-from opskit.errors import ParameterError
+from opskit.errors import InputError, ParameterError
 from opskit.incident import SEVERITY_MEANINGS, Incident, IncidentStatus, list_incidents
 from opskit.masking import mask_text
 
@@ -135,9 +136,10 @@ def tick_command(
 ) -> None:
     """Mark checklist ITEMS (ids such as immediate-1) done."""
     current = Incident.reopen(incident_id, store)
-    for item in items:
+    unique = list(dict.fromkeys(items))
+    for item in unique:
         current.tick(item, not undo, by)
-    err.print(f"{incident_id}: {len(items)} item(s) {'reopened' if undo else 'done'}")
+    err.print(f"{incident_id}: {len(unique)} item(s) {'reopened' if undo else 'done'}")
 
 
 @incident.command("close")
@@ -173,11 +175,20 @@ def close_command(
 ) -> None:
     """Resolve and close the incident: file its record and review draft."""
     items = [_action_item(text) for text in actions]
+    if review_out is not None:
+        _check_writable(review_out)
     closure = Incident.reopen(incident_id, store).close(
         summary, impact, factors, items, by=by, store=store
     )
     if review_out is not None:
-        review_out.write_text(closure.review, encoding="utf-8")
+        try:
+            review_out.write_text(closure.review, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"--review-out {review_out}: cannot be written ({exc.strerror}); "
+                f"the incident is closed and its record, with review.md, is at "
+                f"{closure.location}"
+            ) from exc
         err.print(f"review draft written to {review_out}")
     err.print(f"{incident_id}: closed; record filed")
     out.print(closure.location)
@@ -248,3 +259,13 @@ def _is_iso_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a review file that cannot be written before the incident closes."""
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(
+            f"--review-out {path}: folder {folder} does not exist or cannot be "
+            "written; choose another file (the incident is still open)"
+        )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from opskit.demo import Demo
-from opskit.incident import Incident
+from opskit.incident import Incident, list_incidents
 from opskit.record_store import RecordStore
 from tests.helpers import Invoke
 
@@ -328,3 +328,42 @@ def test_incident_open_refuses_a_began_at_it_cannot_use(
     assert refused.code == 2
     assert expected in refused.stderr
     assert not (store / "incident-log").exists()
+
+
+def test_a_review_file_that_cannot_be_written_keeps_the_incident_open(
+    opskit: Invoke, store: Path
+) -> None:
+    incident_id = opskit("incident", "open", "shop").stdout.strip()
+
+    refused = opskit(
+        "incident",
+        "close",
+        incident_id,
+        "--summary",
+        "disk",
+        "--review-out",
+        "/nonexistent/dir/review.md",
+    )
+
+    assert refused.code == 2
+    assert "--review-out /nonexistent/dir/review.md: folder /nonexistent/dir" in (
+        refused.stderr
+    )
+    assert "the incident is still open" in refused.stderr
+    assert not Incident.reopen(incident_id, store).closed
+
+
+def test_incidents_are_listed_newest_first_and_a_tick_counts_once(
+    opskit: Invoke, store: Path
+) -> None:
+    ids = [Incident.open(f"svc{n}", store=store).id for n in range(6)]
+
+    ticked = opskit("incident", "tick", ids[0], "immediate-1", "immediate-1")
+    listed = list_incidents(store)
+
+    assert [row["id"] for row in listed] == ids[::-1]
+    assert f"{ids[0]}: 1 item(s) done" in ticked.stderr
+    ticks = [
+        e for e in Incident.reopen(ids[0], store).timeline if e.kind == "checklist"
+    ]
+    assert len(ticks) == 1
