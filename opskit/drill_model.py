@@ -75,6 +75,7 @@ class Drill(BaseModel):
         given = _folder(info) / Path(value).expanduser() if is_path else value
         try:
             found = find_notebook(str(given))
+            declared_parameters(found)
         except OpskitError as exc:
             raise ValueError(str(exc)) from exc
         return str(found.absolute()) if is_path else value

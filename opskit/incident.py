@@ -750,6 +750,23 @@ def _checklist(detected_at: datetime) -> list[ChecklistItem]:
     ]
 
 
+def checklist_ids() -> list[str]:
+    """The ids of every checklist item (``immediate-1`` ...), the same in
+    every incident."""
+    return [item.id for item in _checklist(utc_now())]
+
+
+def check_severity(value: str) -> Sev:
+    """``value`` as a severity (``SEV2``, ``sev2`` or ``2``), or a
+    ``ParameterError`` listing what each means."""
+    return _severity(value)
+
+
+def check_status(value: str) -> IncidentStatus:
+    """``value`` as an incident status, or a ``ParameterError`` listing them."""
+    return _status(value)
+
+
 def parse_began_at(text: str, now: datetime | None = None) -> datetime:
     """When impact began: an ISO 8601 time (UTC when it names no zone) or a
     duration before now such as ``25m`` or ``2h``. A time after now is

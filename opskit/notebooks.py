@@ -99,6 +99,11 @@ def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
         raise InputError(
             f"notebook {path}: not a readable notebook ({exc}); give an .ipynb file"
         ) from exc
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise InputError(
+            f"notebook {path}: JSON, but not the notebook format (cells, "
+            "metadata); save it from Jupyter again"
+        ) from exc
     return {str(name): dict(info) for name, info in found.items()}
 
 

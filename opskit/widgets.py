@@ -18,9 +18,15 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from opskit.errors import CheckFailed, OpskitError, ParameterError
+from opskit.errors import CheckFailed, OpskitError, ParameterError, suggest
 from opskit.health import HealthCheck, HealthMonitor, run_checks
-from opskit.incident import Incident, IncidentStatus
+from opskit.incident import (
+    Incident,
+    IncidentStatus,
+    check_severity,
+    check_status,
+    checklist_ids,
+)
 from opskit.records import TimelineEntry, started_by
 from opskit.runbooks import Decision, RunbookRun, StepState
 
@@ -243,11 +249,7 @@ class IncidentBoard:
         ``ack``, ``health``, ``note: text``, ``tick: item-id``, ``untick:
         item-id``, ``status: mitigated[: note]``, ``severity: SEV1``,
         ``run[: step]`` and ``skip[: step[: reason]]``."""
-        if isinstance(actions, str) or not isinstance(actions, Sequence):
-            raise ParameterError(
-                f"actions: {actions!r} is not a list; give a list such as "
-                '["ack", "note: text"]'
-            )
+        check_actions(actions, self.run)
         for action in actions:
             logger.info("board action: %s", action)
             self._perform_one(str(action))
@@ -267,11 +269,6 @@ class IncidentBoard:
             "run": lambda: self.run_step(rest or None),
             "skip": lambda: self.skip_step(argument or None, extra),
         }
-        if verb not in handlers:
-            raise ParameterError(
-                f"actions: {action!r} starts with no known action; use "
-                f"{', '.join(handlers)}"
-            )
         handlers[verb]()
 
     # Showing the state.
@@ -401,6 +398,53 @@ class IncidentBoard:
             colour = COLOURS["failed"]
             text = html.escape(str(exc))
             self.message.value = f"<span style='color:{colour}'>{text}</span>"
+
+
+VERBS = ("ack", "health", "note", "tick", "untick", "status", "severity", "run", "skip")
+
+
+def check_actions(actions: object, run: RunbookRun | None = None) -> None:
+    """Refuse scripted board actions that cannot be carried out, before any
+    is: unknown verbs, checklist items, statuses, severities and steps."""
+    if isinstance(actions, str) or not isinstance(actions, Sequence):
+        raise ParameterError(
+            f"actions: {actions!r} is not a list; give a list such as "
+            '["ack", "note: text"]'
+        )
+    items = checklist_ids()
+    steps = [s.step.name for s in run.steps] if run is not None else []
+    for action in actions:
+        verb, _, rest = (part.strip() for part in str(action).partition(":"))
+        argument = rest.partition(":")[0].strip()
+        where = f"actions: {str(action)!r}"
+        if verb not in VERBS:
+            raise ParameterError(
+                f"{where} starts with no known action; use {', '.join(VERBS)}"
+            )
+        if verb in ("tick", "untick") and argument not in items:
+            raise ParameterError(
+                f"{where}: no checklist item {argument!r}"
+                f"{suggest(argument, items)}; the items are {', '.join(items)}"
+            )
+        if verb in ("run", "skip") and run is None:
+            raise ParameterError(f"{where}: no runbook is open; set runbook")
+        step = rest if verb == "run" else argument
+        if verb in ("run", "skip") and step and step not in steps:
+            raise ParameterError(
+                f"{where}: runbook {run.runbook.name!r} has no step {step!r}"  # type: ignore[union-attr]
+                f"{suggest(step, steps)}"
+            )
+        if verb == "status":
+            _prefixed(where, check_status, argument)
+        if verb == "severity":
+            _prefixed(where, check_severity, argument)
+
+
+def _prefixed(where: str, check: Callable[[str], Any], value: str) -> None:
+    try:
+        check(value)
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc}") from exc
 
 
 def _timeline_html(entries: Sequence[TimelineEntry]) -> str:

@@ -206,6 +206,28 @@ def test_a_bad_drills_file_is_refused_with_file_line_and_field(
     assert expected in refusal(tmp_path, text)
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"cells": 5}', "JSON, but not the notebook format"),
+        ("not json", "not a readable notebook"),
+    ],
+)
+def test_a_notebook_that_is_not_one_is_refused_at_validation(
+    tmp_path: Path, content: str, problem: str
+) -> None:
+    (tmp_path / "broken.ipynb").write_text(content)
+    text = (
+        "drills:\n  - name: a\n    notebook: broken.ipynb\n"
+        '    schedule: "@daily"\n    tier: standard\n    owner: me\n'
+    )
+
+    message = refusal(tmp_path, text)
+
+    assert message.startswith("FILE:3: drills[0] 'a'.notebook: notebook ")
+    assert problem in message
+
+
 def test_a_missing_drills_file_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ScheduleError, match="cannot be read"):
         load_schedule(tmp_path / "nowhere.yaml")

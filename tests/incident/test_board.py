@@ -11,7 +11,7 @@ from opskit.demo import Demo, demo_checks
 from opskit.errors import ParameterError
 from opskit.incident import Incident
 from opskit.runbooks import RunbookRun, load_runbook, policy
-from opskit.widgets import IncidentBoard
+from opskit.widgets import IncidentBoard, check_actions
 
 
 @pytest.fixture
@@ -220,3 +220,37 @@ def test_refresh_zero_means_only_on_request(board: IncidentBoard, demo: Demo) ->
 
     assert quiet.monitor is not None
     assert list(quiet.monitor.history["round"].unique()) == [1]
+
+
+@pytest.mark.parametrize(
+    ("actions", "expected"),
+    [
+        ("ack", "actions: 'ack' is not a list"),
+        (["dance"], "actions: 'dance' starts with no known action; use ack,"),
+        (["tick: nope"], "actions: 'tick: nope': no checklist item 'nope'"),
+        (["status: fixed"], "actions: 'status: fixed': status: 'fixed' is not one"),
+        (["severity: SEV9"], "actions: 'severity: SEV9': severity: 'SEV9' is not"),
+        (
+            ["run: Back up the shop"],
+            "runbook 'demo-database' has no step 'Back up the shop' (did you mean "
+            "'Back up the shop database'?)",
+        ),
+    ],
+)
+def test_scripted_actions_are_all_checked_before_any_runs(
+    board: IncidentBoard, actions: object, expected: str
+) -> None:
+    before = len(board.incident.timeline)
+
+    with pytest.raises(ParameterError) as refused:
+        board.perform(
+            ["note: first", *actions] if isinstance(actions, list) else actions
+        )  # type: ignore[arg-type]
+
+    assert expected in str(refused.value)
+    assert len(board.incident.timeline) == before
+
+
+def test_run_and_skip_need_a_runbook() -> None:
+    with pytest.raises(ParameterError, match="no runbook is open; set runbook"):
+        check_actions(["skip"])

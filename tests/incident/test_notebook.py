@@ -92,3 +92,22 @@ def test_an_incident_is_worked_headless_then_reopened_and_closed(
     ]
     kinds = {s.record.kind for s in RecordStore.open(store).find()}
     assert kinds == {"incident"}
+
+
+def test_bad_scripted_actions_open_no_incident(tmp_path: Path) -> None:
+    store = tmp_path / "records"
+
+    outcome = run_notebook(
+        "incident_response",
+        {
+            "service": "demo",
+            "demo_workdir": str(tmp_path / "shop"),
+            "refresh_seconds": 0,
+            "actions": ["ack", "tick: nope"],
+        },
+        record_store=str(store),
+    )
+
+    assert outcome.record.status is RecordStatus.ERROR
+    assert "no checklist item 'nope'" in outcome.record.reason
+    assert list_incidents(store) == []
