@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from opskit.errors import InputError, NotFoundError, ParameterError, suggest
-from opskit.health.loading import shape_problem
+from opskit.health.loading import load_checks, shape_problem
 from opskit.runbooks.model import ENV_PREFIX, NAME, PARAMETER, Runbook, references
 from opskit.yamlfile import Location, explain, label, read_yaml, where
 
@@ -218,10 +218,16 @@ def _check_parameters(
         if spec.default is None:
             continue
         try:
-            _coerce(name, spec.type, spec.default)
+            default = _coerce(name, spec.type, spec.default)
         except ParameterError as exc:
             at = where(("parameters", name, "default"), lines, source)
             raise RunbookError(f"{at}: parameters.{name}.default: {exc}") from exc
+        if spec.choices and default not in spec.choices:
+            at = where(("parameters", name, "default"), lines, source)
+            raise RunbookError(
+                f"{at}: parameters.{name}.default: {default!r} is not one of its "
+                f"choices ({', '.join(map(str, spec.choices))}); add it or change it"
+            )
 
 
 def _check_references(
@@ -266,7 +272,7 @@ def _check_steady_state(
             "or remove steady_state"
         )
     for index, entry in enumerate(steady.checks):
-        problem = shape_problem(entry)
+        problem = shape_problem(entry) or _value_problem(entry)
         if problem is None:
             continue
         field, message = problem
@@ -284,6 +290,20 @@ def _check_steady_state(
                 f"{at}: steady_state.checks_file: {path} is no file; the path "
                 "is taken from the runbook's folder"
             )
+
+
+def _value_problem(entry: dict[str, Any]) -> tuple[str, str] | None:
+    """A check with no references is complete as written: validate its values
+    now (an ``ftp://`` URL, a port of 0) rather than when the run starts."""
+    if references(entry):
+        return None
+    try:
+        load_checks([entry])
+    except InputError as exc:
+        text = str(exc).partition(", field ")[2]
+        field, _, message = text.partition(": ")
+        return (field.split(".")[0], message) if field else ("", str(exc))
+    return None
 
 
 def _strings(value: Any, at: Location) -> list[tuple[Location, str]]:

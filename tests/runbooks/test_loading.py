@@ -182,6 +182,18 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
             GOOD.replace("steps:\n", "steady_state: {}\nsteps:\n"),
             "FILE:5: steady_state: names no checks",
         ),
+        (
+            GOOD.replace(
+                "steps:\n", STEADY.format("type: http, url: 'ftp://db'") + "steps:\n"
+            ),
+            "FILE:7: steady_state.checks[0].url: 'ftp://db' is not an http(s) URL",
+        ),
+        (
+            GOOD.replace(
+                "{type: int, default: 2}", "{type: int, default: 5, choices: [2, 3]}"
+            ),
+            "FILE:4: parameters.replicas.default: 5 is not one of its choices (2, 3)",
+        ),
     ],
     ids=[
         "not-yaml",
@@ -206,6 +218,8 @@ def test_a_good_runbook_loads_with_its_parameters(tmp_path: Path) -> None:
         "missing-steady-check-field",
         "missing-checks-file",
         "empty-steady-state",
+        "bad-steady-check-value",
+        "default-outside-choices",
     ],
 )
 def test_each_kind_of_mistake_is_refused_with_file_line_and_field(
