@@ -17,7 +17,7 @@ import logging
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,11 @@ def rto_report(
     older is overdue. ``backup_stores`` names each service's backup store:
     a newest backup older than the tier's RPO is stale.
     """
+    if not since and not (isinstance(window_days, int | float) and window_days > 0):
+        raise ParameterError(
+            f"window_days: {window_days!r} is not a number of days above zero; "
+            "give e.g. 30, or since"
+        )
     until = until or utc_now()
     since = since or until - timedelta(days=window_days)
     if since >= until:
@@ -609,6 +614,21 @@ def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
         }
         for row in frame.to_dict(orient="records")
     ]
+
+
+def parse_moment(text: str, name: str) -> datetime | None:
+    """``text`` as a time: ``YYYY-MM-DD`` or an ISO time, UTC unless it names
+    a zone; empty text is ``None``. A ``ParameterError`` names ``name``."""
+    if not str(text).strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(str(text).strip())
+    except ValueError as exc:
+        raise ParameterError(
+            f"{name}: {text!r} is not a date; write YYYY-MM-DD (UTC) or an ISO "
+            "time such as 2026-11-01T06:00"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def periods_from_schedule(path: str | Path) -> dict[str, timedelta]:

@@ -16,7 +16,7 @@ from opskit.notebooks import run_notebook
 from opskit.phases import Phase, PhaseStatus
 from opskit.record_store import RecordStore
 from opskit.records import Record, RecordStatus, current_environment
-from opskit.reports import rto_report
+from opskit.reports import parse_moment, rto_report
 from opskit.targets import compare_targets, load_tiers
 from tests.helpers import Invoke
 
@@ -350,3 +350,12 @@ def test_the_notebook_files_the_page_beside_the_executed_notebook(store: Path) -
     }
     page = (Path(outcome.location) / "rto-report.html").read_text()
     assert "orders" in page and "billing" not in page
+
+
+def test_bad_dates_and_windows_name_their_parameter(store: Path) -> None:
+    with pytest.raises(ParameterError, match="since: '2026-13-01' is not a date"):
+        parse_moment("2026-13-01", "since")
+    with pytest.raises(ParameterError, match="window_days: -3 is not a number of"):
+        rto_report(store, window_days=-3)
+    assert parse_moment("2026-11-01", "since") == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_moment("", "until") is None
