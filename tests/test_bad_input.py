@@ -33,7 +33,6 @@ def drill_args(demo: Demo, store: Path, *params: str) -> list[str]:
     [
         (["tiers"], "must be a duration above zero"),
         (["run", "{bad}"], "not a readable notebook"),
-        (["demo", "--workdir", "{file}"], "cannot be used as a folder"),
         (["records", "list", "--store", "{file}"], "is a file, not a store folder"),
         (["backup", "create", "{db}", "--store", "{file}"], "is a file, not a store"),
         (["records", "show", ".."], "give a record folder"),
@@ -62,6 +61,30 @@ def test_bad_input_exits_2_without_a_traceback(
     assert outcome.code == 2
     assert message in outcome.stderr
     assert "Traceback" not in outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tier", "gold"], "--tier 'gold': no such tier; the tiers are critical"),
+        (["--record-store", "{file}"], "is a file, not a store folder"),
+        (["--workdir", "{file}"], "cannot be used as a folder"),
+    ],
+)
+def test_the_demo_checks_its_options_before_it_builds_anything(
+    opskit: Invoke, tmp_path: Path, args: list[str], message: str
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    workdir = tmp_path / "shop"
+
+    outcome = opskit(
+        "demo", "--workdir", str(workdir), *[a.format(file=afile) for a in args]
+    )
+
+    assert outcome.code == 2
+    assert message in outcome.stderr
+    assert not workdir.exists()
 
 
 @pytest.mark.parametrize(

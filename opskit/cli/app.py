@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from opskit import __version__
-from opskit.errors import OpskitError, ParameterError
+from opskit.errors import OpskitError, ParameterError, suggest
 from opskit.notebooks import DEFAULT_CELL_TIMEOUT, RunOutcome, run_notebook
 from opskit.notify import NOTIFY_ENV, describe
+from opskit.record_store import RecordStore
 from opskit.records import CheckStatus, Record, RecordStatus
 from opskit.targets import format_duration, load_tiers
 
@@ -44,7 +45,7 @@ store_option = click.option(
     default="records",
     show_default=True,
     show_envvar=True,
-    help="Record store: a folder.",
+    help="Record store: a folder or s3://bucket/prefix.",
 )
 
 
@@ -124,6 +125,13 @@ def demo(
     """Make a demo shop database, back it up, and run a restore drill on it."""
     from opskit.demo import SERVICE, prepare_demo
 
+    tiers = load_tiers()
+    if tier not in tiers:
+        raise ParameterError(
+            f"--tier {tier!r}: no such tier{suggest(tier, tiers)}; the tiers are "
+            f"{', '.join(tiers)} (see opskit tiers)"
+        )
+    RecordStore.open(store, create=True)
     err.print(f"preparing the demo database and a backup in {workdir}/ ...")
     prepared = prepare_demo(workdir)
     err.print(
