@@ -658,6 +658,8 @@ class Incident:
         last_update = max(
             (e.at for e in state.timeline if e.kind == "status"), default=self.opened_at
         )
+        resolved = state.status == IncidentStatus.RESOLVED
+        ended = state.resolved_at if resolved else None
         return {
             "incident": self,
             "id": self.id,
@@ -669,7 +671,7 @@ class Incident:
             "commander": state.commander or "not assigned",
             "now": now,
             "opened_at": self.opened_at,
-            "since": _duration(now - self.opened_at),
+            "since": _duration((ended or now) - self.opened_at),
             "phase": self.current_phase(now).title,
             "health": health[-1].text if health else "not checked yet",
             "overdue": self.overdue(now),

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -141,6 +142,20 @@ def test_status_updates_carry_the_current_facts(store: str) -> None:
     assert "alice" not in public
     with pytest.raises(ParameterError, match="audience"):
         opened.status_update("press")
+
+
+def test_a_resolved_incident_promises_no_next_update(store: str) -> None:
+    opened = Incident.open("checkout", "SEV1", store=store)
+    assert "Next update by" in opened.status_update("internal")
+    assert "now in: Immediate response" in opened.status_update("internal")
+
+    opened.set_status("resolved")
+    time.sleep(1.1)
+    internal = opened.status_update("internal")
+
+    assert "Next update by" not in internal
+    assert "now in:" not in internal
+    assert "- Resolved after 0 s, opened" in internal
 
 
 def test_close_files_a_record_with_the_review_draft(store: str) -> None:
