@@ -1,36 +1,40 @@
 """Fetching a URL for review: every redirect hop with its headers, and the
 final body's start, with failures turned into values the review reports.
 
-Requests go through urllib3, the HTTP engine under requests, with proxies and
-the CA bundle read from the environment as requests reads them. A review makes
-three requests per URL at once, and requests' own layer (sessions, hooks,
-cookie jars, settings merged per request) doubled the CPU time of each, which
-on two cores was most of a 200-URL review; see benchmarks/README.md.
+Requests go through aiohttp on one event loop in a thread of its own, with
+proxies and the CA bundle read from the environment as requests reads them. A
+review makes three requests per URL at once; with one thread per request (as
+through requests or urllib3) the interpreter lock made the start of 600
+requests take a third of a second on two cores, which was most of a 200-URL
+review's fixed cost; see benchmarks/README.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
+import ssl
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
-import urllib3
+import aiohttp
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_environ_proxies
-from urllib3.exceptions import HTTPError, LocationParseError
-from urllib3.exceptions import TimeoutError as TransportTimeout
+from yarl import URL
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 65536
+"""The longest header line accepted, as Python's own HTTP client allows."""
+MAX_HEADERS = 1000
 USER_AGENT = "opskit-security-review"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_HEADERS = {
     "User-Agent": USER_AGENT,
     "Accept": "*/*",
-    **urllib3.util.make_headers(accept_encoding=True),
+    "Accept-Encoding": "gzip, deflate",
 }
 
 
@@ -78,18 +82,15 @@ class Request:
 
 
 class Client:
-    """Connection pools for one review: sends no cookies and no netrc
-    credentials, so one response never changes the next request.
-
-    The environment (proxies, CA bundle) is read once per origin rather than
-    on every request. Use it as a context manager to close its connections.
-    """
+    """Settings for one review's requests: how many at once, how many
+    redirects, and the environment's proxy for each origin, read once. No
+    cookies and no netrc credentials are ever sent, so one response never
+    changes the next request. A context manager, as connection pools are."""
 
     def __init__(self, connections: int = 10, max_redirects: int = 10) -> None:
+        self.connections = max(1, connections)
         self.max_redirects = max_redirects
-        self._connections = connections
-        self._ca_bundle = _environment_ca_bundle()
-        self._pools: dict[str, urllib3.PoolManager] = {}
+        self.ca_bundle = _environment_ca_bundle()
         self._proxies: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -105,54 +106,19 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Forget the proxies read; each fetch closes its own connections."""
         with self._lock:
-            for pool in self._pools.values():
-                pool.clear()
-            self._pools.clear()
+            self._proxies.clear()
 
-    def get(
-        self, url: str, headers: dict[str, str], timeout: float
-    ) -> urllib3.BaseHTTPResponse:
-        """One GET of ``url`` without following redirects; the body is left
-        to be streamed. urllib3's errors pass through."""
-        return self._pool_for(url).request(
-            "GET",
-            url,
-            headers={**_DEFAULT_HEADERS, **headers},
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=False,
-            redirect=False,
-            preload_content=False,
-        )
-
-    def _pool_for(self, url: str) -> urllib3.PoolManager:
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for ``url``'s origin, if any."""
         origin = _origin(url)
         with self._lock:
             if origin not in self._proxies:
                 proxies = get_environ_proxies(origin)
                 scheme = urlsplit(url).scheme
                 self._proxies[origin] = proxies.get(scheme) or proxies.get("all", "")
-            proxy = self._proxies[origin]
-            if proxy not in self._pools:
-                self._pools[proxy] = self._new_pool(proxy)
-            return self._pools[proxy]
-
-    def _new_pool(self, proxy: str) -> urllib3.PoolManager:
-        if proxy:
-            return urllib3.ProxyManager(
-                proxy,
-                num_pools=64,
-                maxsize=self._connections,
-                ca_certs=self._ca_bundle,
-                cert_reqs="CERT_REQUIRED",
-            )
-        return urllib3.PoolManager(
-            num_pools=64,
-            maxsize=self._connections,
-            ca_certs=self._ca_bundle,
-            cert_reqs="CERT_REQUIRED",
-        )
+            return self._proxies[origin] or None
 
 
 def new_client(connections: int = 10, max_redirects: int = 10) -> Client:
@@ -182,29 +148,30 @@ def fetch_all(
     limit: int = 1024,
 ) -> list[Fetched]:
     """Make every request at once (at most ``limit`` in flight), each within
-    ``timeout`` seconds, and return the answers in order.
+    ``timeout`` seconds from when it may start, and return the answers in
+    order.
 
-    Each request runs in a daemon thread of its own: a server that trickles
-    its headers or body cannot hold the review, or the process's exit, past
-    the timeout.
+    The requests run on an event loop in a daemon thread of its own, so this
+    works inside a notebook's running loop, and a server that trickles its
+    headers or body cannot hold the review, or the process's exit, past the
+    timeout.
     """
     answers: list[Fetched | None] = [None] * len(requests_)
-    slots = threading.BoundedSemaphore(limit)
+    in_flight = max(1, min(limit, client.connections))
+    broke: list[BaseException] = []
 
-    def work(index: int, request: Request) -> None:
-        with slots:
-            answers[index] = _follow(request, client, timeout)
+    def work() -> None:
+        try:
+            asyncio.run(_fetch_every(requests_, client, timeout, in_flight, answers))
+        except Exception as exc:  # re-raised below, in the caller's thread
+            broke.append(exc)
 
-    workers = [
-        threading.Thread(target=work, args=(index, request), daemon=True)
-        for index, request in enumerate(requests_)
-    ]
-    for worker in workers:
-        worker.start()
-    waves = math.ceil(len(requests_) / limit)
-    deadline = time.monotonic() + waves * (timeout + 1)
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
+    loop = threading.Thread(target=work, name="opskit-review-fetch", daemon=True)
+    loop.start()
+    waves = math.ceil(len(requests_) / in_flight)
+    loop.join(waves * (timeout + 1) + 5)
+    if broke:
+        raise broke[0]
 
     return [
         answer or Fetched(r.url, error=f"no complete answer within {timeout:g} s")
@@ -212,51 +179,97 @@ def fetch_all(
     ]
 
 
-def _follow(request: Request, client: Client, timeout: float) -> Fetched:
+async def _fetch_every(
+    requests_: Sequence[Request],
+    client: Client,
+    timeout: float,
+    in_flight: int,
+    answers: list[Fetched | None],
+) -> None:
+    slots = asyncio.Semaphore(in_flight)
+    trusted = ssl.create_default_context(cafile=client.ca_bundle)
+    connector = aiohttp.TCPConnector(limit=0, ssl=trusted, enable_cleanup_closed=True)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        max_line_size=MAX_HEADER_BYTES,
+        max_field_size=MAX_HEADER_BYTES,
+        max_headers=MAX_HEADERS,
+    )
+
+    async def one(index: int, request: Request) -> None:
+        async with slots:
+            answers[index] = await _follow(session, request, client, timeout)
+
+    async with session:
+        await asyncio.gather(*(one(i, r) for i, r in enumerate(requests_)))
+
+
+async def _follow(
+    session: aiohttp.ClientSession, request: Request, client: Client, timeout: float
+) -> Fetched:
     """GET the URL and every redirect after it, keeping each hop."""
-    deadline = time.monotonic() + timeout
     hops: list[Hop] = []
-    url = request.url
+    reading = [False]  # the final answer's headers came; its body is on the way
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            response = client.get(url, request.headers or {}, left)
-            hops.append(_hop(url, response))
-            location = response.headers.get("location", "")
-            if response.status not in REDIRECTS or not location:
-                body = _read_body(response, deadline)
-                return Fetched(request.url, hops=hops, body=_decode(body, response))
-            response.drain_conn()
-            if len(hops) > client.max_redirects:
-                return _failed(
-                    request,
-                    hops,
-                    f"more than {client.max_redirects} redirects (a loop?)",
-                )
-            url = _next_url(url, location)
-    except urllib3.exceptions.NewConnectionError as exc:
-        # urllib3 files a refused or unresolvable connection under timeouts.
-        reason = str(exc).rpartition("new connection: ")[2][:200]
-        return _failed(request, hops, f"connection failed: {reason}")
-    except (TimeoutError, TransportTimeout):
+        async with asyncio.timeout(timeout):
+            return await _hops(session, request, client, hops, reading)
+    except TimeoutError:
+        if reading[0]:
+            return _failed(request, hops, f"the body took longer than {timeout:g} s")
         return _failed(request, hops, f"no answer within {timeout:g} s")
-    except _SlowBody:
-        return _failed(request, hops, f"the body took longer than {timeout:g} s")
     except _BadRedirect as exc:
         return _failed(request, hops, str(exc))
-    except (HTTPError, OSError, ValueError) as exc:
-        return _failed(request, hops, f"{_error_name(exc)}: {_short(exc)}")
+    except aiohttp.ClientSSLError as exc:
+        return _failed(request, hops, f"TLS error: {_short(exc)}")
+    except (aiohttp.ClientConnectorError, aiohttp.ClientProxyConnectionError) as exc:
+        return _failed(request, hops, f"connection failed: {_short(exc.os_error)}")
+    except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
+        return _failed(request, hops, f"not a valid HTTP answer: {_short(exc)}")
+    except aiohttp.ServerDisconnectedError:
+        return _failed(request, hops, "not a valid HTTP answer: the server hung up")
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return _failed(request, hops, f"{type(exc).__name__}: {_short(exc)}")
+
+
+async def _hops(
+    session: aiohttp.ClientSession,
+    request: Request,
+    client: Client,
+    hops: list[Hop],
+    reading: list[bool],
+) -> Fetched:
+    url = request.url
+    headers = {**_DEFAULT_HEADERS, **(request.headers or {})}
+    while True:
+        async with session.get(
+            url,
+            headers=headers,
+            allow_redirects=False,
+            proxy=client.proxy_for(url),
+        ) as response:
+            hops.append(_hop(url, response))
+            location = response.headers.get("Location", "")
+            if response.status not in REDIRECTS or not location:
+                reading[0] = True
+                body = await _read_body(response)
+                return Fetched(request.url, hops=hops, body=_decode(body, response))
+        if len(hops) > client.max_redirects:
+            return _failed(
+                request, hops, f"more than {client.max_redirects} redirects (a loop?)"
+            )
+        url = _next_url(url, location)
 
 
 def _next_url(url: str, location: str) -> str:
     """Where a redirect points, as a browser resolves it."""
     try:
         target = urljoin(url, location.strip())
-        usable = urlsplit(target).scheme in ("http", "https")
-        urllib3.util.parse_url(target)
-    except (ValueError, LocationParseError):
+        parts = urlsplit(target)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        URL(target)
+    except ValueError:
         usable = False
     if not usable:
         raise _BadRedirect(f"a redirect to {location!r} cannot be followed")
@@ -282,28 +295,20 @@ def _environment_ca_bundle() -> str:
     return bundle or DEFAULT_CA_BUNDLE_PATH
 
 
-def _read_body(response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
-    """Read at most ``MAX_BODY_BYTES``, giving up at ``deadline``."""
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """Read at most ``MAX_BODY_BYTES`` of the (decompressed) body."""
     chunks, size = [], 0
-    for chunk in response.stream(65536, decode_content=True):
+    while size < MAX_BODY_BYTES:
+        chunk = await response.content.read(MAX_BODY_BYTES - size)
+        if not chunk:
+            break
         chunks.append(chunk)
         size += len(chunk)
-        if size >= MAX_BODY_BYTES:
-            response.close()
-            break
-        if time.monotonic() > deadline:
-            response.close()
-            raise _SlowBody
-    response.release_conn()
-    return b"".join(chunks)[:MAX_BODY_BYTES]
+    return b"".join(chunks)
 
 
-class _SlowBody(Exception):
-    """The headers came in time but the body did not."""
-
-
-def _decode(body: bytes, response: urllib3.BaseHTTPResponse) -> str:
-    kind = response.headers.get("content-type", "")
+def _decode(body: bytes, response: aiohttp.ClientResponse) -> str:
+    kind = response.headers.get("Content-Type", "")
     charset = ""
     for part in kind.split(";")[1:]:
         name, _, value = part.partition("=")
@@ -315,28 +320,16 @@ def _decode(body: bytes, response: urllib3.BaseHTTPResponse) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-def _hop(url: str, response: urllib3.BaseHTTPResponse) -> Hop:
+def _hop(url: str, response: aiohttp.ClientResponse) -> Hop:
     raw = response.headers
     names = {name.lower() for name in raw}
     return Hop(
         url=url,
         status=response.status,
-        headers={name: list(raw.getlist(name)) for name in sorted(names)},
+        headers={name: list(raw.getall(name)) for name in sorted(names)},
     )
 
 
-def _error_name(exc: BaseException) -> str:
-    """A reader's name for what failed: the connection, TLS or the answer."""
-    text = type(exc).__name__
-    if isinstance(exc, urllib3.exceptions.SSLError):
-        return "TLS error"
-    if isinstance(exc, urllib3.exceptions.NewConnectionError | ConnectionError):
-        return "connection failed"
-    if isinstance(exc, urllib3.exceptions.ProtocolError):
-        return "not a valid HTTP answer"
-    return text
-
-
-def _short(exc: BaseException) -> str:
+def _short(exc: object) -> str:
     text = str(exc).replace("\n", " ")
     return text if len(text) <= 200 else text[:200] + "…"
