@@ -3,6 +3,7 @@ settings, answers kept in order."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -93,3 +94,13 @@ def test_each_host_on_a_redirect_chain_gets_its_own_proxy_choice(
     assert fetched.hops[0].first("x-answered-by") == ""
     assert fetched.final.url == "http://shop.invalid/"
     assert fetched.final.first("x-answered-by") == "proxy"
+
+
+def test_fetching_works_inside_a_running_event_loop(site: Site) -> None:
+    """As in a notebook, whose kernel runs its own loop."""
+    site.routes["/"] = Route(headers=[("X-Name", "in-loop")])
+
+    async def from_a_cell() -> str:
+        return fetch(site.url("/"), timeout=5).final.first("x-name")
+
+    assert asyncio.run(from_a_cell()) == "in-loop"
