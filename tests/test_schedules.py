@@ -613,6 +613,23 @@ def test_schedule_export_prints_the_files_and_how_to_install_them(
     assert f"--record-store {tmp_path / 'records'}" in service
 
 
+def test_schedule_export_warns_of_a_program_or_user_this_machine_lacks(
+    opskit: Invoke, tmp_path: Path
+) -> None:
+    base = ["schedule", "export", str(EXAMPLE), "--format", "cron"]
+
+    odd = opskit(
+        *base, "--out", str(tmp_path / "a"), "--opskit", "/nonexistent/opskit",
+        "--user", "nosuchuser-opskit",
+    )  # fmt: skip
+    plain = opskit(*base, "--out", str(tmp_path / "b"))
+
+    assert odd.code == 0 and plain.code == 0
+    assert "warning: --opskit /nonexistent/opskit: no such program here" in odd.stderr
+    assert "warning: --user nosuchuser-opskit: no such user here" in odd.stderr
+    assert "warning" not in plain.stderr
+
+
 def test_schedule_export_refuses_an_unknown_format(
     opskit: Invoke, tmp_path: Path
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pwd
+import shutil
 from pathlib import Path
 
 import click
@@ -120,5 +122,26 @@ def export_command(
     )
     for path in written:
         out.print(str(path))
+    for warning in _unknown_here(fmt, opskit_command, user):
+        err.print(f"warning: {warning}", style="yellow")
     err.print(f"{len(written)} files for {fmt}; install them with:")
     err.print(f"  {install_hint(fmt, out_dir, written)}")
+
+
+def _unknown_here(fmt: str, opskit_command: str | None, user: str | None) -> list[str]:
+    """What the files name that this machine does not have: worth a word, not
+    a refusal, as the files may be meant for another machine."""
+    if fmt in ("kubernetes", "airflow"):
+        return []
+    found = []
+    if opskit_command and not shutil.which(opskit_command):
+        found.append(
+            f"--opskit {opskit_command}: no such program here; the drills will "
+            "fail unless the machine that runs them has it"
+        )
+    if user:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            found.append(f"--user {user}: no such user here")
+    return found
