@@ -274,6 +274,8 @@ class RecordStore:
         location = self.storage.location.strip("/")
         if location and key.startswith(location + "/"):
             key = key[len(location) + 1 :]
+        elif "://" not in self.storage.location and Path(ref.strip()).is_dir():
+            key = _inside(Path(ref.strip()), Path(self.storage.location)) or key
         if not key or any(part in ("", ".", "..") for part in key.split("/")):
             raise ParameterError(
                 f"record {ref!r}: give a record folder (as printed by opskit run) "
@@ -388,3 +390,13 @@ def _matches(
         and (status is None or record.status.value == status)
         and (since is None or record.started_at >= since)
     )
+
+
+def _inside(path: Path, root: Path) -> str:
+    """``path`` as a key under ``root`` (both as this machine resolves them),
+    or ``""`` when it lies elsewhere: a record folder given relative to the
+    current folder rather than to the store."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return ""

@@ -133,6 +133,19 @@ def test_records_load_by_folder_id_or_id_prefix(record_store: Path) -> None:
         store.load("ffff")
 
 
+def test_a_record_folder_relative_to_the_current_folder_loads(
+    record_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RecordStore.open(record_store.absolute())
+    record = make_record()
+    store.save(record)
+    monkeypatch.chdir(record_store.parent)
+
+    relative = f"{record_store.name}/{record.folder()}"
+
+    assert store.load(relative).record.id == record.id
+
+
 def test_a_damaged_record_is_left_out_of_listings_and_fails_verify(
     record_store: Path,
 ) -> None:
