@@ -185,11 +185,13 @@ def test_two_workers_run_two_drills_at_the_same_time(
 def test_a_drill_that_cannot_start_is_an_error_and_the_rest_still_run(
     opskit: Invoke, chdir_tmp: Path, demo: Demo
 ) -> None:
-    (chdir_tmp / "broken.ipynb").write_text("{ this is not a notebook")
+    (chdir_tmp / "not-a-folder").write_text("a file where its records should go")
     drills = DRILLS.format(webhook="null", backups=demo.backup_store).split(
         "  - name: restore-bad"
     )[0] + (
-        "  - name: unreadable\n    notebook: broken.ipynb\n"
+        "  - name: unreadable\n    notebook: restore_drill\n"
+        "    parameters: {service: shop, backup_store: demo}\n"
+        "    record_store: not-a-folder\n"
         '    schedule: "@daily"\n    tier: standard\n    owner: ops\n'
     )
     (chdir_tmp / "drills.yaml").write_text(drills)
@@ -201,6 +203,8 @@ def test_a_drill_that_cannot_start_is_an_error_and_the_rest_still_run(
     assert outcome.code == 1, outcome.stderr
     suite = ElementTree.parse(chdir_tmp / "f.xml").getroot()
     assert (suite.get("tests"), suite.get("errors")) == ("2", "1")
+    broken = next(c for c in suite.iter("testcase") if c.get("name") == "unreadable")
+    assert "not-a-folder" in broken.find("error").text  # type: ignore[union-attr]
     assert len(RecordStore.open(chdir_tmp / "records").find(kind="fleet")) == 1
 
 
