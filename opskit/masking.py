@@ -27,11 +27,20 @@ def mask_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in parameters.items():
         if _SENSITIVE_NAME.search(name) and value not in (None, ""):
             masked[name] = MASK
-        elif isinstance(value, str):
-            masked[name] = mask_text(value)
         else:
-            masked[name] = value
+            masked[name] = _mask_inside(value)
     return masked
+
+
+def _mask_inside(value: Any) -> Any:
+    """``mask_text`` on every string in ``value``, lists and mappings too."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list | tuple):
+        return [_mask_inside(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _mask_inside(item) for key, item in value.items()}
+    return value
 
 
 def mask_text(text: str) -> str:

@@ -17,7 +17,7 @@ from opskit.errors import InputError
 from opskit.records import Finding, RecordStatus, Severity
 from opskit.security import formats
 from opskit.security.envvars import CLIENT_PREFIXES
-from opskit.security.review import run_review
+from opskit.security.review import MAX_CONNECTIONS, run_review
 
 
 @cli.command()
@@ -89,6 +89,13 @@ from opskit.security.review import run_review
     help="Seconds per HTTP request.",
 )
 @click.option(
+    "--connections",
+    type=click.IntRange(1, MAX_CONNECTIONS),
+    default=MAX_CONNECTIONS,
+    show_default=True,
+    help="Requests in flight at once; lower it for servers with a small backlog.",
+)
+@click.option(
     "--name", default="", help="Name of the record (default: the first host)."
 )
 @store_option
@@ -108,6 +115,7 @@ def review(
     fmt: str,
     output: str | None,
     timeout: float,
+    connections: int,
     name: str,
     store: str,
 ) -> None:
@@ -126,6 +134,7 @@ def review(
         allowlist=allowlist,
         fail_on=fail_on.lower(),
         timeout=timeout,
+        connections=connections,
         client_prefixes=prefixes or CLIENT_PREFIXES,
     )
     location = result.file(store)
@@ -137,7 +146,7 @@ def review(
         "junit": lambda: formats.to_junit(
             result.findings, Severity(fail_on.lower()), broke
         ),
-        "table": lambda: _table_text(result.findings),
+        "table": lambda: _table_text(result.findings) + "\n" + result.summary(),
     }
     report = writers[fmt]
     if output:

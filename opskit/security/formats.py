@@ -28,7 +28,7 @@ def to_json(findings: list[Finding], grade: Grade, error: str = "") -> str:
             "status": "error" if error else "complete",
             "error": error,
             "grade": grade.letter,
-            "score": grade.score,
+            "score": None if error else grade.score,
             "findings": [
                 f.model_dump(mode="json") | {"fingerprint": f.fingerprint}
                 for f in findings

@@ -18,6 +18,7 @@ import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
@@ -25,11 +26,15 @@ import aiohttp
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_environ_proxies
 from yarl import URL
 
+from opskit.errors import ParameterError
+from opskit.masking import mask_text
+
 MAX_BODY_BYTES = 1024 * 1024
 MAX_HEADER_BYTES = 65536
 """The longest header line accepted, as Python's own HTTP client allows."""
 MAX_HEADERS = 1000
 USER_AGENT = "opskit-security-review"
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_HEADERS = {
     "User-Agent": USER_AGENT,
@@ -60,7 +65,8 @@ class Hop:
 @dataclass(frozen=True)
 class Fetched:
     """What a review saw: the hops, the final body's start, or why it failed.
-    A fetch that failed after a redirect keeps the hops before the failure."""
+    A fetch that failed after a redirect keeps the hops before the failure.
+    URLs here have any password in them masked; requests use them whole."""
 
     url: str
     hops: list[Hop] = field(default_factory=list)
@@ -92,6 +98,7 @@ class Client:
         self.max_redirects = max_redirects
         self.ca_bundle = _environment_ca_bundle()
         self._proxies: dict[str, str] = {}
+        self._trusted: ssl.SSLContext | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> Client:
@@ -109,6 +116,16 @@ class Client:
         """Forget the proxies read; each fetch closes its own connections."""
         with self._lock:
             self._proxies.clear()
+
+    def tls_for(self, url: str) -> ssl.SSLContext | bool:
+        """The CAs an https URL is checked against, loaded on first use (a
+        review of http URLs never reads them); ``True`` for other URLs."""
+        if not url.lower().startswith("https:"):
+            return True
+        with self._lock:
+            if self._trusted is None:
+                self._trusted = _trusted_context(self.ca_bundle)
+            return self._trusted
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy the environment names for ``url``'s origin, if any."""
@@ -174,7 +191,8 @@ def fetch_all(
         raise broke[0]
 
     return [
-        answer or Fetched(r.url, error=f"no complete answer within {timeout:g} s")
+        answer
+        or Fetched(mask_text(r.url), error=f"no complete answer within {timeout:g} s")
         for r, answer in zip(requests_, answers, strict=True)
     ]
 
@@ -187,8 +205,7 @@ async def _fetch_every(
     answers: list[Fetched | None],
 ) -> None:
     slots = asyncio.Semaphore(in_flight)
-    trusted = ssl.create_default_context(cafile=client.ca_bundle)
-    connector = aiohttp.TCPConnector(limit=0, ssl=trusted, enable_cleanup_closed=True)
+    connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
     session = aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -225,7 +242,10 @@ async def _follow(
         return _failed(request, hops, f"TLS error: {_short(exc)}")
     except (aiohttp.ClientConnectorError, aiohttp.ClientProxyConnectionError) as exc:
         return _failed(request, hops, f"connection failed: {_short(exc.os_error)}")
-    except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
+    except aiohttp.ClientResponseError as exc:
+        # aiohttp files a reply it cannot parse as a 400 of its own making.
+        return _failed(request, hops, f"not a valid HTTP answer: {_short(exc.message)}")
+    except aiohttp.ClientPayloadError as exc:
         return _failed(request, hops, f"not a valid HTTP answer: {_short(exc)}")
     except aiohttp.ServerDisconnectedError:
         return _failed(request, hops, "not a valid HTTP answer: the server hung up")
@@ -248,13 +268,16 @@ async def _hops(
             headers=headers,
             allow_redirects=False,
             proxy=client.proxy_for(url),
+            ssl=client.tls_for(url),
         ) as response:
             hops.append(_hop(url, response))
             location = response.headers.get("Location", "")
             if response.status not in REDIRECTS or not location:
                 reading[0] = True
                 body = await _read_body(response)
-                return Fetched(request.url, hops=hops, body=_decode(body, response))
+                return Fetched(
+                    mask_text(request.url), hops=hops, body=_decode(body, response)
+                )
         if len(hops) > client.max_redirects:
             return _failed(
                 request, hops, f"more than {client.max_redirects} redirects (a loop?)"
@@ -281,7 +304,7 @@ class _BadRedirect(Exception):
 
 
 def _failed(request: Request, hops: list[Hop], error: str) -> Fetched:
-    return Fetched(request.url, hops=hops, error=error)
+    return Fetched(mask_text(request.url), hops=hops, error=error)
 
 
 def _origin(url: str) -> str:
@@ -289,9 +312,28 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _trusted_context(bundle: str) -> ssl.SSLContext:
+    """A TLS context trusting ``bundle`` (a file of certificates, or a folder
+    of them as OpenSSL's c_rehash leaves it); a bundle that cannot be read is
+    a ``ParameterError`` naming the variable that chose it."""
+    chosen = next(
+        (f"${name}" for name in CA_VARIABLES if os.environ.get(name) == bundle),
+        "the default CA bundle",
+    )
+    try:
+        if Path(bundle).is_dir():
+            return ssl.create_default_context(capath=bundle)
+        return ssl.create_default_context(cafile=bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ParameterError(
+            f"{chosen}: {bundle} cannot be read as CA certificates ({exc}); point "
+            "it at a PEM file or a folder of them, or unset it"
+        ) from exc
+
+
 def _environment_ca_bundle() -> str:
     """The CA bundle requests would use: from the environment, else certifi's."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    bundle = next((os.environ[n] for n in CA_VARIABLES if os.environ.get(n)), "")
     return bundle or DEFAULT_CA_BUNDLE_PATH
 
 
@@ -324,7 +366,7 @@ def _hop(url: str, response: aiohttp.ClientResponse) -> Hop:
     raw = response.headers
     names = {name.lower() for name in raw}
     return Hop(
-        url=url,
+        url=mask_text(url),
         status=response.status,
         headers={name: list(raw.getall(name)) for name in sorted(names)},
     )

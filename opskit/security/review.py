@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from opskit.errors import CheckFailed, InputError, OpskitError, ParameterError
+from opskit.masking import mask_text
 from opskit.phases import PhaseTimer, utc_now
 from opskit.records import (
     Finding,
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 KIND = "security-review"
 MAX_CONNECTIONS = 1024
+MAX_TIMEOUT = 3600.0
 DEMO = "demo"
 
 
@@ -142,6 +144,7 @@ def run_review(
     fail_on: str = "high",
     client_prefixes: Sequence[str] = envvars.CLIENT_PREFIXES,
     timeout: float = 10.0,
+    connections: int = MAX_CONNECTIONS,
     today: date | None = None,
 ) -> ReviewResult:
     """Run every check the inputs call for; never raises for an outcome."""
@@ -164,7 +167,7 @@ def run_review(
     unused: list[str] = []
     graded = Grade(100, "A+")
     try:
-        _check_inputs(urls, env_files, audits, tokens, timeout)
+        _check_inputs(urls, env_files, audits, tokens, timeout, connections)
         gate = _severity(fail_on)
         with tempfile.TemporaryDirectory(prefix="opskit-review-") as work:
             build, env_files = _resolve_demo(build, list(env_files), Path(work))
@@ -180,8 +183,9 @@ def run_review(
                 allowlist=allowlist,
                 prefixes=client_prefixes,
                 timeout=timeout,
+                connections=connections,
             )
-            findings = _run_checks(timer, inputs)
+            findings = _masked(_run_checks(timer, inputs))
         if suppressions:
             entries = load_suppressions(suppressions)
             applied = apply_suppressions(findings, entries, today or date.today())
@@ -193,10 +197,11 @@ def run_review(
         unreviewed = _unreviewed(findings)
         if unreviewed:
             status, graded = RecordStatus.ERROR, Grade(0, "-")
+            shown = "; ".join(unreviewed[:3])
+            more = f"; and {len(unreviewed) - 3} more" if len(unreviewed) > 3 else ""
             reason = (
                 f"{len(unreviewed)} of {len(urls)} URL(s) could not be reviewed "
-                f"({'; '.join(unreviewed)}); a grade would vouch for a site "
-                "nobody saw"
+                f"({shown}{more}); a grade would vouch for a site nobody saw"
             )
     except OpskitError as exc:
         status, reason = RecordStatus.ERROR, str(exc)
@@ -237,13 +242,14 @@ class _Inputs:
     allowlist: str
     prefixes: Sequence[str]
     timeout: float
+    connections: int
 
 
 def _run_checks(timer: PhaseTimer, given: _Inputs) -> list[Finding]:
     findings: list[Finding] = []
     if given.urls:
         with timer.phase("headers"):
-            findings += review_urls(given.urls, given.timeout)
+            findings += review_urls(given.urls, given.timeout, given.connections)
     if given.env_files or given.process_env:
         with timer.phase("envvars"):
             for path in given.env_files:
@@ -292,7 +298,12 @@ def _unreviewed(findings: Sequence[Finding]) -> list[str]:
 
 
 def _check_inputs(
-    urls: object, env_files: object, audits: object, tokens: object, timeout: float
+    urls: object,
+    env_files: object,
+    audits: object,
+    tokens: object,
+    timeout: float,
+    connections: int,
 ) -> None:
     for name, value in (
         ("urls", urls),
@@ -303,10 +314,18 @@ def _check_inputs(
         if isinstance(value, str | bytes) or not isinstance(value, Sequence):
             raise ParameterError(f"{name}: expected a list, got {value!r}")
     if not (
-        isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0
+        isinstance(timeout, int | float)
+        and math.isfinite(timeout)
+        and 0 < timeout <= MAX_TIMEOUT
     ):
         raise ParameterError(
-            f"timeout: {timeout!r} must be a number of seconds above 0"
+            f"timeout: {timeout!r} must be at most {MAX_TIMEOUT:g} seconds and "
+            "above 0"
+        )
+    if not isinstance(connections, int) or not 0 < connections <= MAX_CONNECTIONS:
+        raise ParameterError(
+            f"connections: {connections!r} must be a whole number from 1 to "
+            f"{MAX_CONNECTIONS}"
         )
     for url in urls:  # type: ignore[attr-defined]
         _check_url(str(url))
@@ -326,11 +345,15 @@ def _check_url(url: str) -> None:
         )
 
 
-def review_urls(urls: Sequence[str], timeout: float = 10.0) -> list[Finding]:
+def review_urls(
+    urls: Sequence[str], timeout: float = 10.0, connections: int = MAX_CONNECTIONS
+) -> list[Finding]:
     """Review every URL at once. Each gets three requests, all concurrent: a
     plain one, one with a foreign Origin (which also shows whether the CSP
     nonce changes) and one with Origin null. The whole review takes about as
-    long as the slowest response."""
+    long as the slowest response. ``connections`` caps the requests in flight
+    (each request's timeout starts when it is sent), for servers that cannot
+    take hundreds of connections at once."""
     for url in urls:
         _check_url(url)
     asks = [
@@ -338,7 +361,7 @@ def review_urls(urls: Sequence[str], timeout: float = 10.0) -> list[Finding]:
         for url in urls
         for origin in (None, *cors.ORIGINS)
     ]
-    workers = min(len(asks), MAX_CONNECTIONS) or 1
+    workers = min(len(asks), connections, MAX_CONNECTIONS) or 1
     with new_client(workers) as client:
         answers = fetch_all(asks, client, timeout=timeout, limit=workers)
 
@@ -378,6 +401,22 @@ def _resolve_demo(
 
 
 def _default_name(urls: Sequence[str], build: str) -> str:
+    """The first URL's host (never its user or password), else the build's
+    folder name."""
     if urls:
-        return urls[0].split("://", 1)[-1].split("/", 1)[0]
+        try:
+            parts = urlsplit(str(urls[0]))
+            host = parts.hostname or ""
+            return f"{host}:{parts.port}" if host and parts.port else host or "review"
+        except ValueError:
+            return "review"
     return Path(build).name if build else "review"
+
+
+def _masked(findings: Sequence[Finding]) -> list[Finding]:
+    """Findings with passwords in URLs masked where they are shown."""
+    return [
+        f.model_copy(update={"location": mask_text(f.location), "evidence": shown})
+        for f in findings
+        for shown in [mask_text(f.evidence)]
+    ]

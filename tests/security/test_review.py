@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -74,6 +76,8 @@ def test_suppressions_and_the_gate_decide_the_status(tmp_path: Path) -> None:
         ({"build": "demo", "fail_on": "severe"}, "fail_on: 'severe' is no severity"),
         ({"urls": ["ftp://x"]}, "is not an http(s) URL"),
         ({"lockfile": "package-lock.json"}, "advisories: a lockfile check needs"),
+        ({"build": "demo", "timeout": 1e12}, "timeout: 1000000000000.0 must be at"),
+        ({"build": "demo", "connections": 0}, "connections: 0 must be a whole"),
     ],
 )
 def test_bad_input_is_an_error_record(changes: dict[str, object], message: str) -> None:
@@ -260,3 +264,78 @@ def test_the_cli_names_an_unwritable_report_path(
     assert "--output /nonexistent/dir/review.sarif: cannot write the report" in (
         outcome.stderr
     )
+
+
+def test_a_password_in_a_url_never_reaches_the_record(
+    site: Site, record_store: Path
+) -> None:
+    site.routes["/"] = Route(status=302, headers=[("Location", "/home")])
+    site.routes["/home"] = Route(headers=[("Content-Type", "text/html")])
+    url = site.url("/").replace("http://", "http://dana:s3cret-pw@")
+
+    result = run_review(urls=[url], timeout=5, fail_on="critical")
+    location = result.file(record_store)
+
+    filed = (Path(location) / "record.json").read_text()
+    assert "s3cret-pw" not in filed
+    assert "dana:***@" in filed
+    assert "s3cret-pw" not in location
+    assert result.record.name == site.base.removeprefix("http://")
+    assert all("s3cret-pw" not in f.location + f.evidence for f in result.findings)
+
+
+@pytest.mark.parametrize(
+    ("bundle", "problem"),
+    [
+        ("{tmp}/nowhere.pem", "$REQUESTS_CA_BUNDLE: {tmp}/nowhere.pem cannot be read"),
+        ("{tmp}/junk.pem", "$REQUESTS_CA_BUNDLE: {tmp}/junk.pem cannot be read"),
+    ],
+)
+def test_a_ca_bundle_that_cannot_be_read_is_named_and_http_is_unaffected(
+    site: Site,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bundle: str,
+    problem: str,
+) -> None:
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle.format(tmp=tmp_path))
+    site.routes["/"] = Route(headers=[("Content-Type", "text/html")])
+
+    over_tls = run_review(urls=["https://127.0.0.1:9/"], timeout=5)
+    plain = run_review(urls=[site.url("/")], timeout=5, fail_on="critical")
+
+    assert over_tls.status is RecordStatus.ERROR
+    assert problem.format(tmp=tmp_path) in over_tls.record.reason
+    assert plain.status is RecordStatus.PASSED
+
+
+def test_fewer_connections_spare_a_server_with_a_small_backlog(
+    opskit: Invoke, record_store: Path, tmp_path: Path
+) -> None:
+    """python -m http.server listens with a backlog of 5."""
+    (tmp_path / "index.html").write_text("<p>hello</p>")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().split(" port ")[1].split()[0]
+        urls = [f"--url=http://127.0.0.1:{port}/?n={n}" for n in range(100)]
+        outcome = opskit(
+            "review", *urls, "--connections", "4", "--timeout", "5",
+            "--fail-on", "critical", "--record-store", str(record_store),
+            "--output", str(tmp_path / "findings.txt"),
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()  # type: ignore[union-attr]
+
+    assert outcome.code == 0, outcome.stderr
+    assert "fetch-failed" not in (tmp_path / "findings.txt").read_text()
+    assert "security review: PASSED, grade" in (tmp_path / "findings.txt").read_text()
