@@ -774,9 +774,15 @@ def parse_began_at(text: str, now: datetime | None = None) -> datetime:
     duration before now such as ``25m`` or ``2h``. A time after now is
     refused: time to detect cannot be negative."""
     now = now or utc_now()
-    value = text.strip()
+    value = text.strip().removesuffix(" ago").strip()
     if re.fullmatch(r"\d+(?:\.\d+)?\s*[smhd]?", value):
-        began = now - timedelta(seconds=parse_duration(value, "began_at"))
+        try:
+            began = now - timedelta(seconds=parse_duration(value, "began_at"))
+        except OverflowError as exc:
+            raise ParameterError(
+                f"began_at: {text!r} reaches back before any calendar; give how "
+                "long ago impact began, such as 25m or 3h"
+            ) from exc
     else:
         try:
             began = datetime.fromisoformat(value)

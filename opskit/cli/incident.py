@@ -15,6 +15,7 @@ from opskit.cli.app import cli, err, out, store_option
 from opskit.errors import InputError, ParameterError
 from opskit.incident import SEVERITY_MEANINGS, Incident, IncidentStatus, list_incidents
 from opskit.masking import mask_text
+from opskit.record_store import RecordStore
 
 by_option = click.option(
     "--by", default="", help="Who is acting; default: $OPSKIT_STARTED_BY or user@host."
@@ -41,7 +42,8 @@ def incident() -> None:
 @click.option(
     "--began-at",
     default="",
-    help="When impact began, for time to detect: 2026-12-04T05:40Z, or 25m ago.",
+    help="When impact began, for time to detect: 2026-12-04T05:40Z, or 25m "
+    "(before now).",
 )
 @store_option
 @by_option
@@ -198,6 +200,7 @@ def close_command(
 @store_option
 def list_command(store: str) -> None:
     """List incidents, newest first."""
+    RecordStore.open(store)  # a store that is not there is named, not empty
     table = Table("id", "service", "severity", "status", "commander", "opened (UTC)")
     rows = list_incidents(store)
     for row in rows:
@@ -262,10 +265,22 @@ def _is_iso_date(text: str) -> bool:
 
 
 def _check_writable(path: Path) -> None:
-    """Refuse a review file that cannot be written before the incident closes."""
+    """Refuse a review file that cannot be written before the incident closes:
+    open it for appending (removing it again if it was not there)."""
     folder = path.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise InputError(
             f"--review-out {path}: folder {folder} does not exist or cannot be "
             "written; choose another file (the incident is still open)"
         )
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"--review-out {path}: cannot be written ({exc.strerror}); choose "
+            "another file (the incident is still open)"
+        ) from exc
+    if not existed:
+        path.unlink()

@@ -132,7 +132,7 @@ def _confirm(name: str) -> Confirm:
     if name != "prompt":
         return policy(name)
     if not sys.stdin.isatty():
-        return policy("fail")
+        return policy("fail", why="there is no terminal to ask")
     person = started_by()
 
     def ask(step: Step, preview: str) -> Decision:

@@ -74,9 +74,9 @@ class Outcome(StrEnum):
 
 
 DONE = (Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.ROLLED_BACK)
-FINISHED = (Outcome.SUCCEEDED, Outcome.SKIPPED)
+FINISHED = (Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.ROLLBACK_FAILED)
 """Steps a resumed run leaves alone: a rolled-back step was undone, so it runs
-again."""
+again; one whose rollback failed most likely still has its effect."""
 
 
 class ConfirmationRequired(ParameterError):
@@ -94,10 +94,11 @@ class Decision:
 Confirm = Callable[[Step, str], Decision]
 
 
-def policy(name: str) -> Confirm:
+def policy(name: str, why: str = "") -> Confirm:
     """The unattended confirmation hook: ``approve`` runs every step,
     ``deny`` refuses each step that needs confirmation, ``fail`` stops the
-    run with an error at the first such step."""
+    run with an error at the first such step; ``why`` says how the policy
+    was chosen, in that error."""
     if name not in POLICIES:
         raise ParameterError(
             f"confirm policy: {name!r} is not one of {', '.join(POLICIES)}"
@@ -106,9 +107,10 @@ def policy(name: str) -> Confirm:
     def decide(step: Step, preview: str) -> Decision:
         if name == "fail":
             raise ConfirmationRequired(
-                f"step {step.name!r} needs confirmation ({preview}) and the "
-                "confirm policy is 'fail'; run it interactively or choose the "
-                "policy approve or deny"
+                f"step {step.name!r} needs confirmation ({preview}) and "
+                + (f"{why}, so " if why else "")
+                + "the confirm policy is 'fail'; run it at a terminal or choose "
+                "the policy approve or deny"
             )
         return Decision(name == "approve", f"policy: {name}")
 
@@ -531,7 +533,13 @@ class RunbookRun:
                 )
                 self._note(f"run stopped: {self.stopped}")
                 if rollback_on_failure:
-                    self.rollback()
+                    failed = [
+                        s.step.name
+                        for s in self.rollback()
+                        if s.outcome == Outcome.ROLLBACK_FAILED
+                    ]
+                    if failed:
+                        self.stopped += f"; rollback failed: {', '.join(failed)}"
                 return
         if not self.dry_run:
             self.check_steady_state("after")

@@ -319,8 +319,7 @@ def _check_inputs(
         and 0 < timeout <= MAX_TIMEOUT
     ):
         raise ParameterError(
-            f"timeout: {timeout!r} must be at most {MAX_TIMEOUT:g} seconds and "
-            "above 0"
+            f"timeout: {timeout!r} must be at most {MAX_TIMEOUT:g} seconds and above 0"
         )
     if not isinstance(connections, int) or not 0 < connections <= MAX_CONNECTIONS:
         raise ParameterError(

@@ -148,7 +148,9 @@ def test_runbook_run_without_a_terminal_refuses_to_guess(
 
     assert outcome.code == 2
     assert "needs confirmation" in outcome.stderr
-    assert "confirm policy is 'fail'" in outcome.stderr
+    assert "there is no terminal to ask, so the confirm policy is 'fail'" in (
+        outcome.stderr
+    )
 
 
 def test_one_damaged_incident_log_breaks_only_that_incident(
@@ -303,7 +305,7 @@ def test_runbook_run_at_a_terminal_asks_for_each_step(
 def test_incident_open_takes_when_impact_began_for_time_to_detect(
     opskit: Invoke, store: Path
 ) -> None:
-    opened = opskit("incident", "open", "shop", "--began-at", "25m")
+    opened = opskit("incident", "open", "shop", "--began-at", "25m ago")
     at_time = opskit("incident", "open", "cart", "--began-at", "2026-01-05T10:00")
 
     assert opened.code == 0, opened.stderr
@@ -318,6 +320,7 @@ def test_incident_open_takes_when_impact_began_for_time_to_detect(
     [
         ("yesterday", "began_at: 'yesterday' is neither a time nor a duration"),
         ("2999-01-01T00:00Z", "began_at: '2999-01-01T00:00Z' is after now"),
+        ("99999999h", "began_at: '99999999h' reaches back before any calendar"),
     ],
 )
 def test_incident_open_refuses_a_began_at_it_cannot_use(
@@ -352,6 +355,16 @@ def test_a_review_file_that_cannot_be_written_keeps_the_incident_open(
     assert "the incident is still open" in refused.stderr
     assert not Incident.reopen(incident_id, store).closed
 
+    dangling = store.parent / "dangling.md"
+    dangling.symlink_to("/nonexistent/dir/x.md")
+    also_refused = opskit(
+        "incident", "close", incident_id, "--summary", "disk",
+        "--review-out", str(dangling),
+    )  # fmt: skip
+    assert also_refused.code == 2
+    assert "cannot be written (No such file or directory)" in also_refused.stderr
+    assert not Incident.reopen(incident_id, store).closed
+
 
 def test_incidents_are_listed_newest_first_and_a_tick_counts_once(
     opskit: Invoke, store: Path
@@ -367,3 +380,12 @@ def test_incidents_are_listed_newest_first_and_a_tick_counts_once(
         e for e in Incident.reopen(ids[0], store).timeline if e.kind == "checklist"
     ]
     assert len(ticks) == 1
+
+
+def test_incident_list_names_a_store_that_is_not_there(
+    opskit: Invoke, tmp_path: Path
+) -> None:
+    listed = opskit("incident", "list", "--store", str(tmp_path / "nowhere"))
+
+    assert listed.code == 2
+    assert "nowhere" in listed.stderr

@@ -186,6 +186,29 @@ def test_a_resumed_run_runs_rolled_back_steps_again(
     assert (tmp_path / "A").exists()
 
 
+FAILING_ROLLBACK = """\
+name: failing-rollback
+parameters:
+  dir: {type: str}
+steps:
+  - name: Create A
+    action: {command: [touch, "${dir}/A"]}
+    rollback: {action: {command: [sh, -c, "echo cannot undo; exit 5"]}}
+  - name: Break
+    action: {command: [sh, -c, "exit 3"]}
+"""
+
+
+def test_a_failed_rollback_is_in_the_reason_and_not_run_again_on_resume(
+    tmp_path: Path, store: Path
+) -> None:
+    stopped = approved(tmp_path, FAILING_ROLLBACK).run(rollback_on_failure=True)
+
+    assert stopped.record.reason.endswith("; rollback failed: Create A")
+    again = RunbookRun.resume(stopped.location, store=store, confirm=policy("approve"))
+    assert again.next_step().step.name == "Break"  # type: ignore[union-attr]
+
+
 def test_without_rollback_completed_steps_stay_done(
     tmp_path: Path, store: Path
 ) -> None:
