@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import click
@@ -322,3 +323,20 @@ def main() -> None:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def check_writable(path: Path, option: str, note: str = "") -> None:
+    """Refuse an output file that cannot be written before any work starts:
+    open it for appending, and remove it again if it was not there. ``note``
+    ends the message (what has not happened yet)."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ParameterError(
+            f"{option} {path}: cannot be written ({exc.strerror}); choose another "
+            f"file{note}"
+        ) from exc
+    if not existed:
+        path.unlink()

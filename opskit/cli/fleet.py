@@ -12,8 +12,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from opskit.cli.app import cli, err, out, store_option
-from opskit.errors import ParameterError
+from opskit.cli.app import check_writable, cli, err, out, store_option
 from opskit.fleet import FleetResult, fleet_record, junit_xml, last_fleet_run, run_fleet
 from opskit.phases import utc_now
 from opskit.record_store import RecordStore
@@ -77,7 +76,7 @@ def run_command(
         chosen = due_drills(schedule, now=started, since=start)
         err.print(f"{len(chosen)} drill(s) due since {start:%Y-%m-%d %H:%M} UTC")
 
-    _check_writable(junit)
+    check_writable(junit, "--junit", " (no drill has run)")
     results = _run_with_progress(chosen, workers, store, cell_timeout)
     location = records.save(fleet_record(schedule, results, started, workers))
     junit.write_text(junit_xml(results, name=Path(drills_file).name), encoding="utf-8")
@@ -88,17 +87,6 @@ def run_command(
     if any(r.status is RecordStatus.ABORTED for r in results):
         sys.exit(2)
     sys.exit(0 if all(r.status is RecordStatus.PASSED for r in results) else 1)
-
-
-def _check_writable(path: Path) -> None:
-    """Refuse a JUnit path that cannot be written before any drill runs."""
-    try:
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise ParameterError(
-            f"--junit {path}: cannot be written ({exc.strerror}); choose another file"
-        ) from exc
 
 
 def _run_with_progress(

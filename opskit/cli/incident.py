@@ -3,7 +3,6 @@ incidents from a terminal, on the same saved state the notebook uses."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from opskit.cli.app import cli, err, out, store_option
+from opskit.cli.app import check_writable, cli, err, out, store_option
 from opskit.errors import InputError, ParameterError
 from opskit.incident import SEVERITY_MEANINGS, Incident, IncidentStatus, list_incidents
 from opskit.masking import mask_text
@@ -178,7 +177,7 @@ def close_command(
     """Resolve and close the incident: file its record and review draft."""
     items = [_action_item(text) for text in actions]
     if review_out is not None:
-        _check_writable(review_out)
+        check_writable(review_out, "--review-out", " (the incident is still open)")
     closure = Incident.reopen(incident_id, store).close(
         summary, impact, factors, items, by=by, store=store
     )
@@ -262,25 +261,3 @@ def _is_iso_date(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _check_writable(path: Path) -> None:
-    """Refuse a review file that cannot be written before the incident closes:
-    open it for appending (removing it again if it was not there)."""
-    folder = path.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InputError(
-            f"--review-out {path}: folder {folder} does not exist or cannot be "
-            "written; choose another file (the incident is still open)"
-        )
-    existed = path.exists()
-    try:
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise InputError(
-            f"--review-out {path}: cannot be written ({exc.strerror}); choose "
-            "another file (the incident is still open)"
-        ) from exc
-    if not existed:
-        path.unlink()

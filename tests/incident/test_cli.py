@@ -349,7 +349,7 @@ def test_a_review_file_that_cannot_be_written_keeps_the_incident_open(
     )
 
     assert refused.code == 2
-    assert "--review-out /nonexistent/dir/review.md: folder /nonexistent/dir" in (
+    assert "--review-out /nonexistent/dir/review.md: cannot be written" in (
         refused.stderr
     )
     assert "the incident is still open" in refused.stderr
