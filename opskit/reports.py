@@ -377,7 +377,7 @@ def _overdue(
                 {
                     "service": service,
                     "period": format_duration(period.total_seconds()),
-                    "last_passed_at": last,
+                    "last_passed_at": last if last is not None else pd.NaT,
                     "detail": f"no passing drill within {_duration(period)} ({seen})",
                 }
             )
@@ -412,7 +412,7 @@ def _stale(
             {
                 "service": service,
                 "store": location,
-                "newest_backup_at": newest,
+                "newest_backup_at": newest if newest is not None else pd.NaT,
                 "age_seconds": age.total_seconds() if age is not None else None,
                 "rpo_seconds": tier.rpo_seconds,
                 "detail": (

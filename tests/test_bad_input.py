@@ -68,7 +68,8 @@ def test_bad_input_exits_2_without_a_traceback(
     [
         (["--tier", "gold"], "--tier 'gold': no such tier; the tiers are critical"),
         (["--record-store", "{file}"], "is a file, not a store folder"),
-        (["--workdir", "{file}"], "cannot be used as a folder"),
+        (["--workdir", "{file}"], "is a file, not a folder"),
+        (["--notify", "ftp://hooks"], "notify: ftp://hooks is not an http(s) URL"),
     ],
 )
 def test_the_demo_checks_its_options_before_it_builds_anything(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from opskit.demo import Demo
@@ -169,6 +170,7 @@ def test_services_that_stopped_drilling_or_never_did_are_overdue(
         "search": "no passing drill within 24 h (none passed)",
     }
     assert "payments" not in set(report.summary["service"])
+    assert "None" not in report.html
     assert report.status is RecordStatus.FAILED
 
 
@@ -188,7 +190,7 @@ def test_an_empty_backup_store_is_stale_and_any_drilled_service_has_a_tier(
     assert report.summary.empty  # orders was last drilled before this window
     stale = report.stale.set_index("service").loc["orders"]
     assert stale["detail"] == f"no backup in {empty}; the critical RPO is 5 min"
-    assert stale["newest_backup_at"] is None
+    assert pd.isna(stale["newest_backup_at"])
     with pytest.raises(ParameterError, match="'search' has never been drilled"):
         rto_report(store, until=UNTIL, backup_stores={"search": str(demo.backup_store)})
 
@@ -215,6 +217,7 @@ def test_the_command_takes_drill_periods_from_the_schedule(
     outcome = opskit(*NOVEMBER, "--store", str(store), "--schedule", str(schedule))
 
     assert outcome.code == 1, outcome.stderr
+    assert "overdue: orders: no passing drill within 24 h" in outcome.stderr
     record = RecordStore.open(store).load(outcome.stdout.strip()).record
     due = {c.name: c.detail for c in record.checks if c.name.endswith("drill due")}
     assert due == {

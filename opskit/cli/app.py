@@ -20,7 +20,7 @@ from rich.table import Table
 from opskit import __version__
 from opskit.errors import OpskitError, ParameterError, suggest
 from opskit.notebooks import DEFAULT_CELL_TIMEOUT, RunOutcome, run_notebook
-from opskit.notify import NOTIFY_ENV, describe
+from opskit.notify import NOTIFY_ENV, describe, resolve_url
 from opskit.record_store import RecordStore
 from opskit.records import CheckStatus, Record, RecordStatus
 from opskit.targets import format_duration, load_tiers
@@ -131,6 +131,12 @@ def demo(
         raise ParameterError(
             f"--tier {tier!r}: no such tier{suggest(tier, tiers)}; the tiers are "
             f"{', '.join(tiers)} (see opskit tiers)"
+        )
+    resolve_url(notify)
+    if Path(workdir).exists() and not Path(workdir).is_dir():
+        raise ParameterError(
+            f"--workdir {workdir}: is a file, not a folder; give a folder for the "
+            "demo shop"
         )
     RecordStore.open(store, create=True)
     err.print(f"preparing the demo database and a backup in {workdir}/ ...")

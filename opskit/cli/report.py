@@ -114,6 +114,9 @@ def rto_command(
             str(row.rto_trend),
         )
     err.print(table)
+    for what, problems in (("overdue", built.overdue), ("stale", built.stale)):
+        for row in problems.itertuples():
+            err.print(f"{what}: {row.service}: {row.detail}")
     err.print(built.summary_text())
     out.print(location)
     sys.exit(EXIT_CODES[built.status])
