@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from opskit.errors import InputError, NotFoundError, ParameterError, suggest
 from opskit.health.loading import load_checks, shape_problem
 from opskit.runbooks.model import ENV_PREFIX, NAME, PARAMETER, Runbook, references
-from opskit.yamlfile import Location, explain, label, read_yaml, where
+from opskit.yamlfile import Location, explain, label, load_plain, read_yaml, where
 
 SHIPPED = Path(__file__).resolve().parents[2] / "runbooks"
 PACKAGED = Path(__file__).resolve().parents[1] / "_runbooks"
@@ -282,14 +283,52 @@ def _check_steady_state(
         at = where(location, lines, source)
         name = f"steady_state.checks[{index}]" + (f".{field}" if field else "")
         raise RunbookError(f"{at}: {name}: {message}")
+    names = [str(c.get("name")) for c in steady.checks if isinstance(c, dict)]
     if steady.checks_file and folder is not None:
-        path = folder / steady.checks_file
-        if not path.is_file():
-            at = where(("steady_state", "checks_file"), lines, source)
+        names += _checks_file_names(
+            folder / steady.checks_file,
+            where(("steady_state", "checks_file"), lines, source),
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        at = where(("steady_state",), lines, source)
+        raise RunbookError(
+            f"{at}: steady_state: two checks are named {repeated[0]!r} (inline "
+            "or in checks_file); rename one"
+        )
+
+
+def _checks_file_names(path: Path, at: str) -> list[str]:
+    """The names of the checks in a steady state's checks file, after the
+    same shape and value checks as inline ones."""
+    if not path.is_file():
+        raise RunbookError(
+            f"{at}: steady_state.checks_file: {path} is no file; the path is "
+            "taken from the runbook's folder"
+        )
+    try:
+        entries = load_plain(path.read_text(encoding="utf-8"), str(path))[0]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, InputError) as exc:
+        raise RunbookError(
+            f"{at}: steady_state.checks_file: {path} cannot be read as YAML ({exc})"
+        ) from exc
+    entries = entries.get("checks") if isinstance(entries, dict) else entries
+    if not isinstance(entries, list):
+        raise RunbookError(
+            f"{at}: steady_state.checks_file: {path} holds no `checks:` list"
+        )
+    for index, entry in enumerate(entries, 1):
+        problem = shape_problem(entry) or (
+            _value_problem(entry) if isinstance(entry, dict) else None
+        )
+        if problem is not None:
+            field, message = problem
             raise RunbookError(
-                f"{at}: steady_state.checks_file: {path} is no file; the path "
-                "is taken from the runbook's folder"
+                f"{at}: steady_state.checks_file: {path}: check {index}"
+                + (f", field {field}" if field else "")
+                + f": {message}"
             )
+    return [str(e.get("name")) for e in entries if isinstance(e, dict)]
 
 
 def _value_problem(entry: dict[str, Any]) -> tuple[str, str] | None:

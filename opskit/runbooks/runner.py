@@ -499,7 +499,7 @@ class RunbookRun:
             details={
                 "runbook": {
                     "name": self.runbook.name,
-                    "source": self.loaded.source,
+                    "source": str(Path(self.loaded.source).absolute()),
                     "sha256": self.loaded.sha256,
                     "steps": [s.summary() for s in self.steps],
                 },

@@ -308,3 +308,26 @@ def test_a_billion_laughs_file_is_refused_at_once(tmp_path: Path) -> None:
 
     assert message.startswith("FILE:2: YAML aliases (*l0) are not supported")
     assert time.monotonic() - started < 2
+
+
+def test_a_steady_state_checks_file_is_checked_when_the_runbook_loads(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "checks.yaml").write_text(
+        "checks:\n  - {name: db, type: tcp, host: db, port: 0}\n"
+    )
+    (tmp_path / "same.yaml").write_text(
+        "checks:\n  - {name: db, type: tcp, host: db, port: 5432}\n"
+    )
+    bad_value = "steady_state:\n  checks_file: checks.yaml\n"
+    repeated = (
+        "steady_state:\n  checks_file: same.yaml\n"
+        "  checks:\n    - {name: db, type: tcp, host: other, port: 5432}\n"
+    )
+
+    refused = refusal(tmp_path, GOOD.replace("steps:\n", bad_value + "steps:\n"))
+    twice = refusal(tmp_path, GOOD.replace("steps:\n", repeated + "steps:\n"))
+
+    assert refused.startswith("FILE:6: steady_state.checks_file: DIR/checks.yaml: ")
+    assert "check 1, field port: input should be greater than or equal to 1" in refused
+    assert twice.startswith("FILE:5: steady_state: two checks are named 'db'")

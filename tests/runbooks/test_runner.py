@@ -634,6 +634,22 @@ def test_a_stopped_run_resumes_from_its_first_unfinished_step(
     assert any("resumed from" in e.text for e in result.record.timeline)
 
 
+def test_a_run_of_a_relative_runbook_path_resumes_from_another_folder(
+    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    write(work, RESUMABLE)
+    monkeypatch.chdir(work)
+    stopped = RunbookRun(load_runbook("ops.runbook.yaml"), {"dir": str(work)}).run()
+
+    monkeypatch.chdir(tmp_path)
+    again = RunbookRun.resume(stopped.location, store=store)
+
+    assert again.loaded.source == str(work / "ops.runbook.yaml")
+    assert again.next_step().step.name == "Needs ready"  # type: ignore[union-attr]
+
+
 def test_a_changed_runbook_is_not_resumed_unless_forced(
     tmp_path: Path, store: Path
 ) -> None:
