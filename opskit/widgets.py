@@ -413,6 +413,7 @@ def check_actions(actions: object, run: RunbookRun | None = None) -> None:
         )
     items = checklist_ids()
     steps = [s.step.name for s in run.steps] if run is not None else []
+    runbook = repr(run.runbook.name) if run is not None else ""
     for action in actions:
         verb, _, rest = (part.strip() for part in str(action).partition(":"))
         argument = rest.partition(":")[0].strip()
@@ -431,8 +432,7 @@ def check_actions(actions: object, run: RunbookRun | None = None) -> None:
         step = rest if verb == "run" else argument
         if verb in ("run", "skip") and step and step not in steps:
             raise ParameterError(
-                f"{where}: runbook {run.runbook.name!r} has no step {step!r}"  # type: ignore[union-attr]
-                f"{suggest(step, steps)}"
+                f"{where}: runbook {runbook} has no step {step!r}{suggest(step, steps)}"
             )
         if verb == "status":
             _prefixed(where, check_status, argument)
