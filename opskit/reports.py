@@ -535,7 +535,8 @@ def _date_numbers(moments: pd.Series) -> Any:
     (plotting timestamps one by one is most of a large report's time)."""
     from matplotlib.dates import date2num
 
-    return date2num(moments.dt.tz_convert(None).to_numpy())  # type: ignore[no-untyped-call]
+    naive = moments.dt.tz_convert(None).to_numpy()
+    return date2num(naive)  # type: ignore[no-untyped-call]
 
 
 def _png(figure: Any) -> bytes:
