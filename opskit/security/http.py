@@ -240,7 +240,7 @@ async def _follow(
         return _failed(request, hops, str(exc))
     except aiohttp.ClientSSLError as exc:
         return _failed(request, hops, f"TLS error: {_short(exc)}")
-    except (aiohttp.ClientConnectorError, aiohttp.ClientProxyConnectionError) as exc:
+    except aiohttp.ClientConnectorError as exc:  # a proxy that fails is one too
         return _failed(request, hops, f"connection failed: {_short(exc.os_error)}")
     except aiohttp.ClientResponseError as exc:
         # aiohttp files a reply it cannot parse as a 400 of its own making.
