@@ -66,6 +66,20 @@ def shape_problem(entry: object) -> tuple[str, str] | None:
     return None
 
 
+def value_problem(entry: dict[str, Any]) -> tuple[str, str] | None:
+    """What is wrong with the values of a well-shaped check entry, as
+    (field, message), or ``None``; ``${VAR}`` is not filled in, so call it
+    on entries without references."""
+    fields = dict(entry)
+    kind = str(fields.pop("type"))
+    try:
+        _adapter(kind).validate_python(fields)
+    except ValidationError as exc:
+        field, message = _problem(exc, kind)
+        return field.split(".")[0], message
+    return None
+
+
 def _entries(label: str, data: object) -> list[Any]:
     """The list under ``checks:`` (or the data itself when it is a list)."""
     if isinstance(data, dict):
@@ -143,6 +157,12 @@ def _adapter(kind: str) -> TypeAdapter[HealthCheck]:
 
 def _explain(exc: ValidationError, kind: str) -> str:
     """The first problem as "field F: what; the fields this kind takes"."""
+    field, message = _problem(exc, kind)
+    return f"field {field or '(check)'}: {message}"
+
+
+def _problem(exc: ValidationError, kind: str) -> tuple[str, str]:
+    """The first problem as (field, "what; the fields this kind takes")."""
     problem = exc.errors()[0]
     loc = problem["loc"]
     # Union members ("str", "list[int]") appear in loc; keep field and indexes.
@@ -154,8 +174,7 @@ def _explain(exc: ValidationError, kind: str) -> str:
     takes = [f.name for f in dataclasses.fields(KINDS[kind])]  # type: ignore[arg-type]
     if problem["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
         message = f"unknown field{suggest(field, takes)}"
-    field = field or "(check)"
-    return f"field {field}: {message}; a {kind} check takes {', '.join(takes)}"
+    return field, f"{message}; a {kind} check takes {', '.join(takes)}"
 
 
 def _expand(value: object, where: str) -> object:

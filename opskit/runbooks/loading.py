@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from opskit.errors import InputError, NotFoundError, ParameterError, suggest
-from opskit.health.loading import load_checks, shape_problem
+from opskit.health.loading import shape_problem, value_problem
 from opskit.runbooks.model import ENV_PREFIX, NAME, PARAMETER, Runbook, references
 from opskit.yamlfile import Location, explain, label, load_plain, read_yaml, where
 
@@ -334,15 +334,7 @@ def _checks_file_names(path: Path, at: str) -> list[str]:
 def _value_problem(entry: dict[str, Any]) -> tuple[str, str] | None:
     """A check with no references is complete as written: validate its values
     now (an ``ftp://`` URL, a port of 0) rather than when the run starts."""
-    if references(entry):
-        return None
-    try:
-        load_checks([entry])
-    except InputError as exc:
-        text = str(exc).partition(", field ")[2]
-        field, _, message = text.partition(": ")
-        return (field.split(".")[0], message) if field else ("", str(exc))
-    return None
+    return None if references(entry) else value_problem(entry)
 
 
 def _strings(value: Any, at: Location) -> list[tuple[Location, str]]:

@@ -414,8 +414,11 @@ def _default_name(urls: Sequence[str], build: str) -> str:
 
 def _masked(findings: Sequence[Finding]) -> list[Finding]:
     """Findings with passwords in URLs masked where they are shown."""
-    return [
-        f.model_copy(update={"location": mask_text(f.location), "evidence": shown})
-        for f in findings
-        for shown in [mask_text(f.evidence)]
-    ]
+    masked = []
+    for finding in findings:
+        shown = {
+            "location": mask_text(finding.location),
+            "evidence": mask_text(finding.evidence),
+        }
+        masked.append(finding.model_copy(update=shown))
+    return masked
